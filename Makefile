@@ -1,0 +1,67 @@
+# One entry point for every task: `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PIP_FLAGS := --quiet --disable-pip-version-check
+TYPED_DIRS := layers/core/python/mlops_core functions infra/mlops_cli
+
+.PHONY: help dev demo test test-unit test-integration lint format build deploy bench schemas lock clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml requirements/constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install $(PIP_FLAGS) pip==25.3
+	$(BIN)/pip install $(PIP_FLAGS) -c requirements/constraints.txt -e '.[dev]'
+	@touch $@
+
+dev: $(STAMP) ## create .venv and install the pinned dependencies
+
+demo: $(STAMP) ## validate the example datasets and print their reports
+	$(BIN)/mlops demo
+
+test: $(STAMP) ## run every test (unit, integration on moto, template)
+	$(BIN)/pytest -q
+
+test-unit: $(STAMP)
+	$(BIN)/pytest -q tests/unit
+
+test-integration: $(STAMP)
+	$(BIN)/pytest -q tests/integration
+
+lint: $(STAMP) ## ruff, and mypy strict on layers/, functions/ and the CLI
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy $(TYPED_DIRS)
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+schemas: $(STAMP) ## regenerate the event JSON Schemas in infra/events/schemas
+	$(BIN)/python -m mlops_cli.schemas --write
+
+build: ## sam build for arm64 Lambda, then check the 250 MB size budget
+	bash infra/scripts/sam.sh build
+	$(BIN)/python infra/scripts/size_budget.py
+
+deploy: build ## sam deploy with samconfig.toml (ENV=default|staging|prod)
+	bash infra/scripts/sam.sh deploy --config-env $(or $(ENV),default)
+
+bench: $(STAMP) ## benchmarks (not in CI); see docs/benchmarks.md
+	$(BIN)/pip install $(PIP_FLAGS) -c requirements/constraints.txt -r requirements/bench.txt
+	$(BIN)/python tests/benchmarks/bench_validation.py
+
+lock: ## re-resolve requirements/constraints.txt from pyproject.toml (needs the network)
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/pip install $(PIP_FLAGS) pip==25.3 && .venv-lock/bin/pip install $(PIP_FLAGS) -e '.[dev]'
+	.venv-lock/bin/pip freeze --exclude-editable | grep -v '^-e' > requirements/constraints.txt
+	rm -rf .venv-lock
+
+clean:
+	rm -rf $(VENV) .aws-sam .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,342 @@
+"""The contract's rules for one column, applied batch by batch on Arrow arrays.
+
+A :class:`ColumnChecker` turns a column's text (CSV) or typed values (Parquet) into typed
+values, then counts nulls, type mismatches, non-finite numbers, range, allowed-value,
+pattern and length violations with vectorised Arrow kernels. Uniqueness is checked
+across batches with one 64-bit fingerprint per value (12 bytes a row, the row numbers
+included), resolved once at the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..contracts import ColumnSpec, ColumnType, CsvOptions
+from .report import MASK, MAX_SAMPLES, Violation, ViolationKind, ViolationSample
+
+_INTEGER_TEXT = r"^[+-]?[0-9]+$"
+_FLOAT_TEXT = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$|^[+-]?([Ii]nf(inity)?|INF(INITY)?|[Nn]a[Nn]|NAN)$"
+_ISO_TEXT = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?)?(Z|[+-][0-9]{2}:?[0-9]{2})?$"
+
+LineOf = Callable[[int], int | None]
+"""Maps a batch-relative row index to its line number in the file."""
+
+
+@dataclass
+class _Tally:
+    kind: ViolationKind
+    message: str
+    count: int = 0
+    samples: list[ViolationSample] = field(default_factory=list)
+
+
+@dataclass
+class BatchFindings:
+    """Rows of one batch that broke a rule, for the report's sample rows."""
+
+    bad_rows: list[int] = field(default_factory=list)
+
+
+class ColumnChecker:
+    """Accumulates every violation of one column over all batches of a file."""
+
+    def __init__(self, spec: ColumnSpec, csv: CsvOptions) -> None:
+        self.spec = spec
+        self._csv = csv
+        self._tallies: dict[ViolationKind, _Tally] = {}
+        self._fingerprints: list[np.ndarray] = []
+        self._rows: list[np.ndarray] = []
+        self._allowed_text = pa.array(spec.allowed_text, pa.string()) if spec.allowed is not None else None
+        self._bool_text = pa.array(csv.true_values + csv.false_values, pa.string())
+        self._typed_allowed: pa.Array | None = None
+        if spec.allowed is not None and spec.type in (ColumnType.INTEGER, ColumnType.FLOAT):
+            self._typed_allowed = pa.array([float(v) for v in spec.allowed], pa.float64())
+
+    # -- entry points --------------------------------------------------------------------
+    def check_text(self, values: pa.Array, first_row: int, line_of: LineOf, findings: BatchFindings) -> None:
+        """A batch of CSV text (nulls already applied from the contract's null_values)."""
+        valid = pc.is_valid(values)
+        self._nulls(values, line_of, findings)
+        typed, mismatched = self._convert(values, valid)
+        if mismatched is not None:
+            self._flag(ViolationKind.TYPE_MISMATCH, mismatched, values, line_of, findings,
+                       f"values that are not {self._type_phrase()}")
+        self._rules(typed, values, first_row, line_of, findings)
+
+    def check_typed(self, values: pa.Array, first_row: int, line_of: LineOf, findings: BatchFindings) -> None:
+        """A batch of typed values (Parquet), already of a type compatible with the contract."""
+        self._nulls(values, line_of, findings)
+        typed = self._normalise_typed(values)
+        shown = typed if self.spec.type not in (ColumnType.DATETIME,) else pc.cast(typed, pa.string())
+        self._rules(typed, shown, first_row, line_of, findings)
+
+    def finish(self, line_of_row: Callable[[int], int | None]) -> list[Violation]:
+        """Resolve uniqueness across all batches and return this column's violations."""
+        if self.spec.unique and self._fingerprints:
+            self._resolve_duplicates(line_of_row)
+        return [
+            Violation(kind=t.kind, column=self.spec.name, count=t.count, message=t.message, samples=t.samples)
+            for t in self._tallies.values()
+            if t.count
+        ]
+
+    # -- rules ----------------------------------------------------------------------------
+    def _nulls(self, values: pa.Array, line_of: LineOf, findings: BatchFindings) -> None:
+        if self.spec.nullable or values.null_count == 0:
+            return
+        self._flag(ViolationKind.NULL_VALUE, pc.is_null(values), values, line_of, findings,
+                   "empty values in a column that is not nullable")
+
+    def _rules(self, typed: pa.Array, shown: pa.Array, first_row: int, line_of: LineOf,
+               findings: BatchFindings) -> None:
+        spec = self.spec
+        if spec.type is ColumnType.FLOAT:
+            non_finite = pc.invert(pc.is_finite(typed))
+            if pc.any(non_finite).as_py():
+                self._flag(ViolationKind.NON_FINITE, non_finite, shown, line_of, findings,
+                           "inf, -inf or NaN where a finite number is required")
+        if spec.min is not None:
+            below = pc.less(typed, self._bound(spec.min, typed.type))
+            if pc.any(below).as_py():
+                self._flag(ViolationKind.BELOW_MIN, below, shown, line_of, findings, f"values below min {spec.min}")
+        if spec.max is not None:
+            above = pc.greater(typed, self._bound(spec.max, typed.type))
+            if pc.any(above).as_py():
+                self._flag(ViolationKind.ABOVE_MAX, above, shown, line_of, findings, f"values above max {spec.max}")
+        if spec.allowed is not None:
+            value_set = self._typed_allowed if self._typed_allowed is not None else self._allowed_text
+            probe = pc.cast(typed, pa.float64()) if self._typed_allowed is not None else typed
+            outside = pc.and_(pc.is_valid(probe), pc.invert(pc.is_in(probe, value_set=value_set)))
+            if pc.any(outside).as_py():
+                self._flag(ViolationKind.NOT_ALLOWED, outside, shown, line_of, findings,
+                           f"values outside allowed {spec.allowed_text}")
+        if spec.pattern is not None:
+            matched = pc.match_substring_regex(typed, spec.pattern)
+            mismatch = pc.invert(matched)
+            if pc.any(mismatch).as_py():
+                self._flag(ViolationKind.PATTERN_MISMATCH, mismatch, shown, line_of, findings,
+                           f"values that do not match pattern {spec.pattern!r}")
+        if spec.max_length is not None:
+            too_long = pc.greater(pc.utf8_length(typed), spec.max_length)
+            if pc.any(too_long).as_py():
+                self._flag(ViolationKind.TOO_LONG, too_long, shown, line_of, findings,
+                           f"values longer than max_length {spec.max_length}")
+        if spec.unique:
+            self._collect_fingerprints(typed, first_row)
+
+    # -- conversion -----------------------------------------------------------------------
+    def _convert(self, text: pa.Array, valid: pa.Array) -> tuple[pa.Array, pa.Array | None]:
+        """Typed values (null where not convertible) and the mask of non-convertible ones."""
+        kind = self.spec.type
+        if kind in (ColumnType.STRING, ColumnType.CATEGORY):
+            return text, None
+        if kind is ColumnType.BOOLEAN:
+            ok = pc.is_in(text, value_set=self._bool_text)
+            typed = pc.is_in(text, value_set=pa.array(self._csv.true_values, pa.string()))
+            return self._mask_invalid(typed, ok, valid)
+        target = {ColumnType.INTEGER: pa.int64(), ColumnType.FLOAT: pa.float64(),
+                  ColumnType.DATETIME: pa.timestamp("us")}[kind]
+        try:
+            # Fast path: a clean batch converts in one kernel call.
+            return pc.cast(text, target), None
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
+        if kind is ColumnType.DATETIME:
+            return self._convert_datetimes(text, valid)
+        shape = _INTEGER_TEXT if kind is ColumnType.INTEGER else _FLOAT_TEXT
+        ok = pc.match_substring_regex(text, shape)
+        kept = pc.if_else(ok, text, pa.scalar(None, pa.string()))
+        try:
+            typed = pc.cast(kept, target)
+        except pa.ArrowInvalid:
+            # Integers outside int64: convert one by one and treat overflow as a mismatch.
+            typed, ok = _convert_one_by_one(kept, ok, target)
+        return self._mask_invalid(typed, ok, valid)
+
+    def _convert_datetimes(self, text: pa.Array, valid: pa.Array) -> tuple[pa.Array, pa.Array | None]:
+        ok = pc.match_substring_regex(text, _ISO_TEXT)
+        kept = pc.if_else(ok, text, pa.scalar(None, pa.string()))
+        return _datetimes_one_by_one(kept, ok, valid)
+
+    @staticmethod
+    def _mask_invalid(typed: pa.Array, ok: pa.Array, valid: pa.Array) -> tuple[pa.Array, pa.Array | None]:
+        mismatched = pc.and_(valid, pc.invert(ok))
+        if not pc.any(mismatched).as_py():
+            return typed, None
+        return pc.if_else(ok, typed, pa.scalar(None, typed.type)), mismatched
+
+    def _normalise_typed(self, values: pa.Array) -> pa.Array:
+        kind = self.spec.type
+        if kind is ColumnType.FLOAT:
+            return pc.cast(values, pa.float64())
+        if kind is ColumnType.INTEGER:
+            return pc.cast(values, pa.int64())
+        if kind in (ColumnType.STRING, ColumnType.CATEGORY):
+            return pc.cast(values, pa.string())
+        if kind is ColumnType.DATETIME:
+            if pa.types.is_timestamp(values.type) and values.type.tz is not None:
+                return pc.cast(pc.cast(values, pa.timestamp("us", tz="UTC")), pa.timestamp("us"))
+            return pc.cast(values, pa.timestamp("us"))
+        return values
+
+    def _bound(self, bound: int | float | str, arrow_type: pa.DataType) -> pa.Scalar:
+        if self.spec.type is ColumnType.DATETIME:
+            moment = datetime.fromisoformat(str(bound).replace("Z", "+00:00"))
+            if moment.tzinfo is not None:
+                moment = moment.astimezone(UTC).replace(tzinfo=None)
+            return pa.scalar(moment, pa.timestamp("us"))
+        return pa.scalar(float(bound), pa.float64()) if pa.types.is_floating(arrow_type) else pa.scalar(
+            bound if isinstance(bound, int) else float(bound)
+        )
+
+    def _type_phrase(self) -> str:
+        return {
+            ColumnType.INTEGER: "integers",
+            ColumnType.FLOAT: "numbers",
+            ColumnType.BOOLEAN: f"booleans ({', '.join(self._csv.true_values + self._csv.false_values)})",
+            ColumnType.DATETIME: "ISO 8601 dates or times",
+        }.get(self.spec.type, str(self.spec.type))
+
+    # -- bookkeeping ----------------------------------------------------------------------
+    def _flag(self, kind: ViolationKind, mask: pa.Array, shown: pa.Array, line_of: LineOf,
+              findings: BatchFindings, message: str) -> None:
+        mask = pc.fill_null(mask, False)
+        count = pc.sum(mask).as_py() or 0
+        if not count:
+            return
+        tally = self._tallies.setdefault(kind, _Tally(kind=kind, message=f"{self.spec.name}: {message}"))
+        tally.count += count
+        room = MAX_SAMPLES - len(tally.samples)
+        rows = pc.indices_nonzero(mask)[: max(room, MAX_SAMPLES)].to_pylist()
+        findings.bad_rows.extend(rows[:MAX_SAMPLES])
+        for row in rows[: max(room, 0)]:
+            tally.samples.append(ViolationSample(line=line_of(row), value=self._show(shown[row].as_py())))
+
+    def _show(self, value: object) -> str | None:
+        if value is None:
+            return None
+        return MASK if self.spec.pii else str(value)
+
+    def _collect_fingerprints(self, typed: pa.Array, first_row: int) -> None:
+        present = pc.is_valid(typed)
+        rows = pc.indices_nonzero(present)
+        kept = typed.filter(present)
+        self._fingerprints.append(_fingerprint(kept))
+        self._rows.append(rows.to_numpy().astype(np.uint32) + np.uint32(first_row))
+
+    def _resolve_duplicates(self, line_of_row: Callable[[int], int | None]) -> None:
+        prints = np.concatenate(self._fingerprints)
+        rows = np.concatenate(self._rows)
+        self._fingerprints.clear()
+        self._rows.clear()
+        order = np.argsort(prints, kind="stable")
+        ordered = prints[order]
+        repeat = np.flatnonzero(ordered[1:] == ordered[:-1]) + 1
+        if not repeat.size:
+            return
+        tally = self._tallies.setdefault(
+            ViolationKind.DUPLICATE_VALUE,
+            _Tally(ViolationKind.DUPLICATE_VALUE, f"{self.spec.name}: values that repeat an earlier row's value"),
+        )
+        tally.count += int(repeat.size)
+        # The first occurrence of each run is the earliest row (stable sort), so samples
+        # name the line that repeats and the line it repeats.
+        run_start = np.maximum.accumulate(np.where(np.r_[True, ordered[1:] != ordered[:-1]],
+                                                   np.arange(ordered.size), 0))
+        repeats_sorted = sorted(repeat.tolist(), key=lambda i: int(rows[order[i]]))
+        for i in repeats_sorted[:MAX_SAMPLES]:
+            line = line_of_row(int(rows[order[i]]))
+            first = line_of_row(int(rows[order[run_start[i]]]))
+            tally.samples.append(ViolationSample(line=line, detail=f"same value as line {first}"))
+
+
+_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
+_FNV_PRIME = np.uint64(0x100000001B3)
+
+
+def _fingerprint(values: pa.Array) -> np.ndarray:
+    """64-bit fingerprints, equal for equal values. Exact for numbers and times."""
+    kind = values.type
+    if pa.types.is_integer(kind) or pa.types.is_timestamp(kind):
+        return values.cast(pa.int64()).to_numpy(zero_copy_only=False).view(np.uint64)
+    if pa.types.is_floating(kind):
+        floats = values.cast(pa.float64()).to_numpy(zero_copy_only=False) + 0.0  # -0.0 == 0.0
+        return floats.view(np.uint64)
+    if pa.types.is_boolean(kind):
+        return values.cast(pa.int64()).to_numpy(zero_copy_only=False).view(np.uint64)
+    return _fnv1a(values.cast(pa.large_string()))
+
+
+def _fnv1a(strings: pa.Array) -> np.ndarray:
+    """FNV-1a over UTF-8 bytes, vectorised by character position (ids are short)."""
+    count = len(strings)
+    hashes = np.full(count, _FNV_OFFSET, dtype=np.uint64)
+    if count == 0:
+        return hashes
+    strings = pa.concat_arrays([strings]) if strings.offset else strings
+    offsets = np.frombuffer(strings.buffers()[1], dtype=np.int64)[: count + 1]
+    data_buffer = strings.buffers()[2]
+    data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer is not None else np.zeros(0, np.uint8)
+    starts = offsets[:-1]
+    lengths = offsets[1:] - starts
+    longest = int(lengths.max()) if count else 0
+    with np.errstate(over="ignore"):
+        for position in range(longest):
+            active = np.flatnonzero(lengths > position)
+            hashes[active] ^= data[starts[active] + position].astype(np.uint64)
+            hashes[active] *= _FNV_PRIME
+        hashes ^= lengths.astype(np.uint64)
+        hashes *= _FNV_PRIME
+    return hashes
+
+
+def _convert_one_by_one(kept: pa.Array, ok: pa.Array, target: pa.DataType) -> tuple[pa.Array, pa.Array]:
+    results: list[object] = []
+    flags: list[bool] = []
+    for value, shape_ok in zip(kept.to_pylist(), ok.to_pylist(), strict=True):
+        if value is None or not shape_ok:
+            results.append(None)
+            flags.append(bool(shape_ok) and value is not None)
+            continue
+        try:
+            number = int(value)
+            if not -(2**63) <= number < 2**63:
+                raise OverflowError
+            results.append(number)
+            flags.append(True)
+        except (ValueError, OverflowError):
+            results.append(None)
+            flags.append(False)
+    return pa.array(results, target), pa.array(flags, pa.bool_())
+
+
+def _datetimes_one_by_one(kept: pa.Array, ok: pa.Array, valid: pa.Array) -> tuple[pa.Array, pa.Array | None]:
+    results: list[datetime | None] = []
+    flags: list[bool] = []
+    for value, shape_ok in zip(kept.to_pylist(), ok.to_pylist(), strict=True):
+        if value is None or not shape_ok:
+            results.append(None)
+            flags.append(False)
+            continue
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            results.append(None)
+            flags.append(False)
+            continue
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(UTC).replace(tzinfo=None)
+        results.append(moment)
+        flags.append(True)
+    typed = pa.array(results, pa.timestamp("us"))
+    ok_mask = pa.array(flags, pa.bool_())
+    mismatched = pc.and_(valid, pc.invert(ok_mask))
+    if not pc.any(mismatched).as_py():
+        return typed, None
+    return typed, mismatched

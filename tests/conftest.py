@@ -1,0 +1,54 @@
+"""Shared fixtures: contracts and files built in tmp_path, nothing downloaded."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlops_core.contracts import DataContract, contract_from_mapping
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+CHURN_COLUMNS: list[dict[str, Any]] = [
+    {"name": "customer_id", "type": "string", "role": "id", "unique": True,
+     "pattern": "^C[0-9]{6}$", "max_length": 32},
+    {"name": "tenure_months", "type": "integer", "min": 0, "max": 600},
+    {"name": "monthly_charges", "type": "float", "min": 0},
+    {"name": "plan", "type": "category", "allowed": ["basic", "plus", "pro"]},
+    {"name": "signup_at", "type": "datetime", "min": "2000-01-01"},
+    {"name": "churned", "type": "boolean", "role": "target"},
+]
+CHURN_HEADER = "customer_id,tenure_months,monthly_charges,plan,signup_at,churned"
+GOOD_ROWS = [
+    "C000001,12,29.5,basic,2024-01-05,false",
+    "C000002,40,70.25,pro,2023-06-30 12:00:00,true",
+    "C000003,3,45.0,plus,2024-03-01T08:30:00Z,false",
+]
+
+
+def churn_contract(**overrides: Any) -> DataContract:
+    document: dict[str, Any] = {"dataset": "churn", "min_rows": 1, "columns": CHURN_COLUMNS}
+    document.update(overrides)
+    return contract_from_mapping(document)
+
+
+@pytest.fixture
+def contract() -> DataContract:
+    return churn_contract()
+
+
+@pytest.fixture
+def write_file(tmp_path: Path) -> Callable[..., Path]:
+    """Write bytes (or lines of text) to a file in tmp_path and return its path."""
+
+    def write(content: bytes | str | list[str], name: str = "data.csv") -> Path:
+        path = tmp_path / name
+        if isinstance(content, list):
+            content = "\n".join(content) + "\n"
+        path.write_bytes(content.encode() if isinstance(content, str) else content)
+        return path
+
+    return write

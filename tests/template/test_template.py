@@ -1,0 +1,492 @@
+"""Static checks of template.yaml: the SAM transform's output must keep the bundle's guarantees.
+
+Each check is a function returning the violations it finds, so the negative tests at the end
+can show that it does fail on a template that breaks the rule.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cfnlint.api import lint
+
+pytestmark = pytest.mark.template
+
+# conftest.py holds the same paths; with --import-mode=importlib a test cannot import it.
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE_PATH = REPO_ROOT / "template.yaml"
+Template = dict[str, Any]
+
+# Actions AWS only authorises on Resource "*": they name no resource ARN to scope to.
+STAR_RESOURCE_ACTIONS = frozenset(
+    {
+        "xray:PutTraceSegments",  # X-Ray has no resource-level permissions
+        "xray:PutTelemetryRecords",  # same
+        "cloudwatch:PutMetricData",  # scoped by the cloudwatch:namespace condition, not a resource
+    }
+)
+# AWS managed policies SAM attaches by itself: basic logging and X-Ray tracing.
+ALLOWED_MANAGED_POLICIES = frozenset(
+    {
+        "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+        "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
+    }
+)
+# Prefixes of the data bucket ValidateDatasetFunction may touch, by S3 action.
+VALIDATE_DATASET_S3_SCOPE: dict[str, frozenset[str]] = {
+    **dict.fromkeys(
+        ["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging", "s3:GetObjectVersionTagging"],
+        frozenset({"incoming/*", "contracts/*"}),
+    ),
+    **dict.fromkeys(
+        ["s3:PutObject", "s3:PutObjectTagging"],
+        frozenset({"validated/*", "quarantine/*", "reports/validation/*"}),
+    ),
+    "s3:ListBucket": frozenset({""}),  # the bucket ARN itself
+}
+DATA_BUCKET = "DataBucket"
+VALIDATE_DATASET = "ValidateDatasetFunction"
+SUB_IN_DATA_BUCKET = re.compile(r"^\$\{DataBucket\.Arn\}/(?P<suffix>.+)$")
+
+
+# ------------------------------------------------------------------ template helpers
+def resources_of(template: Template, resource_type: str) -> dict[str, dict[str, Any]]:
+    return {
+        logical_id: resource
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] == resource_type
+    }
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def is_ref(value: Any, logical_id: str) -> bool:
+    return value in ({"Ref": logical_id}, {"Fn::GetAtt": [logical_id, "Arn"]})
+
+
+def is_true(value: Any) -> bool:
+    return value is True or value == "true"
+
+
+def referenced_ids(value: Any) -> Iterator[str]:
+    """Logical ids a value points at through Ref, Fn::GetAtt or ${...} in Fn::Sub."""
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if key == "Ref" and isinstance(inner, str):
+                yield inner
+            elif key == "Fn::GetAtt":
+                yield (inner[0] if isinstance(inner, list) else str(inner).split(".")[0])
+            elif key == "Fn::Sub":
+                text = inner[0] if isinstance(inner, list) else inner
+                yield from (name.split(".")[0] for name in re.findall(r"\$\{([^}!]+)\}", text))
+            else:
+                yield from referenced_ids(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            yield from referenced_ids(inner)
+
+
+def role_statements(role: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        statement
+        for policy in role["Properties"].get("Policies", [])
+        for statement in as_list(policy["PolicyDocument"]["Statement"])
+    ]
+
+
+def identity_statements(template: Template) -> Iterator[tuple[str, dict[str, Any]]]:
+    for role_id, role in resources_of(template, "AWS::IAM::Role").items():
+        for statement in role_statements(role):
+            yield role_id, statement
+    for policy_type in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+        for policy_id, policy in resources_of(template, policy_type).items():
+            for statement in as_list(policy["Properties"]["PolicyDocument"]["Statement"]):
+                yield policy_id, statement
+
+
+# ------------------------------------------------------------------ checks
+def bucket_violations(template: Template) -> list[str]:
+    policies = resources_of(template, "AWS::S3::BucketPolicy").values()
+    found = []
+    for bucket_id, bucket in resources_of(template, "AWS::S3::Bucket").items():
+        properties = bucket["Properties"]
+        if properties.get("VersioningConfiguration", {}).get("Status") != "Enabled":
+            found.append(f"{bucket_id}: versioning is not enabled")
+        rules = properties.get("BucketEncryption", {}).get("ServerSideEncryptionConfiguration", [])
+        algorithms = {rule.get("ServerSideEncryptionByDefault", {}).get("SSEAlgorithm") for rule in rules}
+        if not algorithms & {"AES256", "aws:kms", "aws:kms:dsse"}:
+            found.append(f"{bucket_id}: no default encryption")
+        block = properties.get("PublicAccessBlockConfiguration", {})
+        flags = ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets")
+        if not all(is_true(block.get(flag)) for flag in flags):
+            found.append(f"{bucket_id}: public access is not fully blocked")
+        ownership = properties.get("OwnershipControls", {}).get("Rules", [])
+        if {"ObjectOwnership": "BucketOwnerEnforced"} not in ownership:
+            found.append(f"{bucket_id}: ACLs are not disabled (BucketOwnerEnforced)")
+        eventbridge = properties.get("NotificationConfiguration", {}).get("EventBridgeConfiguration", {})
+        if not is_true(eventbridge.get("EventBridgeEnabled")):
+            found.append(f"{bucket_id}: EventBridge notifications are off")
+        if not any(_denies_insecure_transport(policy, bucket_id) for policy in policies):
+            found.append(f"{bucket_id}: no bucket policy denies non-TLS requests")
+    return found
+
+
+def _denies_insecure_transport(policy: dict[str, Any], bucket_id: str) -> bool:
+    properties = policy["Properties"]
+    if properties["Bucket"] != {"Ref": bucket_id}:
+        return False
+    for statement in as_list(properties["PolicyDocument"]["Statement"]):
+        condition = statement.get("Condition", {}).get("Bool", {})
+        covered = set(referenced_ids(statement.get("Resource"))) == {bucket_id}
+        objects = any("/*" in str(resource) for resource in as_list(statement.get("Resource")))
+        if (
+            statement.get("Effect") == "Deny"
+            and statement.get("Principal") in ("*", {"AWS": "*"})
+            and str(condition.get("aws:SecureTransport")).lower() == "false"
+            and covered
+            and objects
+        ):
+            return True
+    return False
+
+
+def queue_violations(template: Template) -> list[str]:
+    return [
+        f"{queue_id}: not encrypted"
+        for queue_id, queue in resources_of(template, "AWS::SQS::Queue").items()
+        if not (
+            is_true(queue["Properties"].get("SqsManagedSseEnabled"))
+            or "KmsMasterKeyId" in queue["Properties"]
+        )
+    ]
+
+
+def table_violations(template: Template) -> list[str]:
+    found = []
+    for table_id, table in resources_of(template, "AWS::DynamoDB::Table").items():
+        properties = table["Properties"]
+        pitr = properties.get("PointInTimeRecoverySpecification", {})
+        if not is_true(pitr.get("PointInTimeRecoveryEnabled")):
+            found.append(f"{table_id}: point-in-time recovery is off")
+        if not is_true(properties.get("SSESpecification", {}).get("SSEEnabled")):
+            found.append(f"{table_id}: SSESpecification is not enabled")
+        ttl = properties.get("TimeToLiveSpecification", {})
+        if not (is_true(ttl.get("Enabled")) and ttl.get("AttributeName")):
+            found.append(f"{table_id}: no TTL attribute")
+    return found
+
+
+def rule_target_violations(template: Template) -> list[str]:
+    found = []
+    for rule_id, rule in resources_of(template, "AWS::Events::Rule").items():
+        for target in rule["Properties"].get("Targets", []):
+            if "RetryPolicy" not in target:
+                found.append(f"{rule_id}/{target['Id']}: no RetryPolicy")
+            if "Arn" not in target.get("DeadLetterConfig", {}):
+                found.append(f"{rule_id}/{target['Id']}: no DeadLetterConfig")
+    return found
+
+
+def dead_letter_policy_violations(template: Template) -> list[str]:
+    """EventBridge may only write to a rule's DLQ when a queue policy lets that rule do so."""
+    queue_policies = resources_of(template, "AWS::SQS::QueuePolicy").values()
+    found = []
+    for rule_id, rule in resources_of(template, "AWS::Events::Rule").items():
+        for target in rule["Properties"].get("Targets", []):
+            dlq_ids = set(referenced_ids(target.get("DeadLetterConfig", {}).get("Arn")))
+            if dlq_ids and not any(_lets_rule_send(policy, dlq_ids, rule_id) for policy in queue_policies):
+                found.append(f"{rule_id}: no queue policy lets the rule send to {sorted(dlq_ids)}")
+    return found
+
+
+def _lets_rule_send(policy: dict[str, Any], queue_ids: set[str], rule_id: str) -> bool:
+    if not queue_ids <= set(referenced_ids(policy["Properties"]["Queues"])):
+        return False
+    for statement in as_list(policy["Properties"]["PolicyDocument"]["Statement"]):
+        source_arn = statement.get("Condition", {}).get("ArnEquals", {}).get("aws:SourceArn")
+        if (
+            statement.get("Effect") == "Allow"
+            and statement.get("Principal") == {"Service": "events.amazonaws.com"}
+            and as_list(statement.get("Action")) == ["sqs:SendMessage"]
+            and is_ref(source_arn, rule_id)
+        ):
+            return True
+    return False
+
+
+def function_violations(template: Template) -> list[str]:
+    invoke_configs = resources_of(template, "AWS::Lambda::EventInvokeConfig").values()
+    log_groups = resources_of(template, "AWS::Logs::LogGroup")
+    found = []
+    for function_id, function in resources_of(template, "AWS::Lambda::Function").items():
+        properties = function["Properties"]
+        if properties.get("Architectures") != ["arm64"] or properties.get("Runtime") != "python3.12":
+            found.append(f"{function_id}: not python3.12 on arm64")
+        if properties.get("TracingConfig", {}).get("Mode") != "Active":
+            found.append(f"{function_id}: X-Ray tracing is not active")
+        on_failure = [
+            config["Properties"].get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+            for config in invoke_configs
+            if config["Properties"]["FunctionName"] == {"Ref": function_id}
+        ]
+        if not any(on_failure):
+            found.append(f"{function_id}: no EventInvokeConfig with an OnFailure destination")
+        log_group_id = (properties.get("LoggingConfig", {}).get("LogGroup") or {}).get("Ref")
+        log_group = log_groups.get(log_group_id) or next(
+            (group for group in log_groups.values() if _named_after(group, function_id)), None
+        )
+        if log_group is None or "RetentionInDays" not in log_group["Properties"]:
+            found.append(f"{function_id}: no log group with a retention")
+    return found
+
+
+def _named_after(log_group: dict[str, Any], function_id: str) -> bool:
+    return log_group["Properties"].get("LogGroupName") == {"Fn::Sub": f"/aws/lambda/${{{function_id}}}"}
+
+
+def iam_wildcard_violations(template: Template) -> list[str]:
+    found = []
+    for owner_id, statement in identity_statements(template):
+        if statement.get("Effect") != "Allow":
+            continue
+        if "NotAction" in statement or "NotResource" in statement:
+            found.append(f"{owner_id}: Allow with NotAction/NotResource")
+        actions = [str(action) for action in as_list(statement.get("Action", []))]
+        found.extend(f"{owner_id}: wildcard action {action!r}" for action in actions if "*" in action)
+        star_resource = "*" in as_list(statement.get("Resource", []))
+        if star_resource and not set(actions) <= STAR_RESOURCE_ACTIONS:
+            found.append(f"{owner_id}: Resource '*' for {sorted(set(actions) - STAR_RESOURCE_ACTIONS)}")
+    for role_id, role in resources_of(template, "AWS::IAM::Role").items():
+        extra = set(role["Properties"].get("ManagedPolicyArns", [])) - ALLOWED_MANAGED_POLICIES
+        found.extend(f"{role_id}: unexpected managed policy {arn}" for arn in sorted(extra, key=str))
+    return found
+
+
+def s3_scope_violations(template: Template, role_id: str, scope: dict[str, frozenset[str]]) -> list[str]:
+    found = []
+    for statement in role_statements(template["Resources"][role_id]):
+        s3_actions = [action for action in as_list(statement["Action"]) if str(action).startswith("s3:")]
+        for resource in as_list(statement.get("Resource", [])) if s3_actions else []:
+            suffix = _data_bucket_suffix(resource)
+            for action in s3_actions:
+                if suffix is None or suffix not in scope.get(action, frozenset()):
+                    found.append(f"{role_id}: {action} on {resource} is outside its allowed prefixes")
+    return found
+
+
+def _data_bucket_suffix(resource: Any) -> str | None:
+    """'' for the bucket ARN, 'incoming/*' for ${DataBucket.Arn}/incoming/*, None otherwise."""
+    if is_ref(resource, DATA_BUCKET) and "Fn::GetAtt" in resource:
+        return ""
+    match = SUB_IN_DATA_BUCKET.match(resource.get("Fn::Sub", "")) if isinstance(resource, dict) else None
+    return match["suffix"] if match else None
+
+
+OUTPUT_TYPES = (
+    "AWS::S3::Bucket",
+    "AWS::Events::EventBus",
+    "AWS::DynamoDB::Table",
+    "AWS::SQS::Queue",
+    "AWS::Serverless::Function",
+    "AWS::Serverless::LayerVersion",
+)
+
+
+def output_violations(source: Template) -> list[str]:
+    outputs = source.get("Outputs", {}).values()
+    referenced = {logical_id for output in outputs for logical_id in referenced_ids(output["Value"])}
+    arns = {output["Value"]["Fn::GetAtt"][0] for output in outputs if "Fn::GetAtt" in output.get("Value", {})}
+    found = []
+    for resource_type in OUTPUT_TYPES:
+        for logical_id in resources_of(source, resource_type):
+            if logical_id not in referenced:
+                found.append(f"{logical_id}: no Output")
+            elif resource_type == "AWS::Serverless::Function" and logical_id not in arns:
+                found.append(f"{logical_id}: no Output for its ARN")
+    return found
+
+
+# ------------------------------------------------------------------ the guarantees
+def test_every_bucket_is_versioned_encrypted_private_tls_only_and_on_eventbridge(
+    cloudformation: Template,
+) -> None:
+    assert resources_of(cloudformation, "AWS::S3::Bucket")
+    assert bucket_violations(cloudformation) == []
+
+
+def test_every_queue_is_encrypted(cloudformation: Template) -> None:
+    assert resources_of(cloudformation, "AWS::SQS::Queue")
+    assert queue_violations(cloudformation) == []
+
+
+def test_every_table_has_pitr_sse_and_ttl(cloudformation: Template) -> None:
+    assert table_violations(cloudformation) == []
+
+
+def test_every_rule_target_has_retries_and_a_dead_letter_queue(cloudformation: Template) -> None:
+    assert resources_of(cloudformation, "AWS::Events::Rule")
+    assert rule_target_violations(cloudformation) == []
+
+
+def test_every_dead_letter_queue_accepts_messages_from_its_rule_only(cloudformation: Template) -> None:
+    assert dead_letter_policy_violations(cloudformation) == []
+
+
+def test_every_function_has_failure_destination_log_retention_arm64_and_tracing(
+    cloudformation: Template,
+) -> None:
+    assert resources_of(cloudformation, "AWS::Lambda::Function")
+    assert function_violations(cloudformation) == []
+
+
+def test_no_identity_policy_grants_wildcard_actions_or_resources(cloudformation: Template) -> None:
+    assert iam_wildcard_violations(cloudformation) == []
+
+
+def test_validate_dataset_reads_and_writes_only_its_prefixes(cloudformation: Template) -> None:
+    assert s3_scope_violations(cloudformation, f"{VALIDATE_DATASET}Role", VALIDATE_DATASET_S3_SCOPE) == []
+
+
+def test_validate_dataset_rule_matches_non_empty_uploads_under_incoming(cloudformation: Template) -> None:
+    # Given the rule SAM made from the function's ObjectCreated event
+    rules = [
+        rule
+        for rule in resources_of(cloudformation, "AWS::Events::Rule").values()
+        if any(is_ref(target["Arn"], VALIDATE_DATASET) for target in rule["Properties"]["Targets"])
+    ]
+    # Then it is on the default bus and matches only non-empty objects of our bucket under incoming/
+    assert len(rules) == 1
+    properties = rules[0]["Properties"]
+    assert properties.get("EventBusName") in (None, "default")
+    assert properties["EventPattern"] == {
+        "source": ["aws.s3"],
+        "detail-type": ["Object Created"],
+        "detail": {
+            "bucket": {"name": [{"Ref": DATA_BUCKET}]},
+            "object": {"key": [{"prefix": "incoming/"}], "size": [{"numeric": [">", 0]}]},
+        },
+    }
+
+
+def test_validate_dataset_environment_names_its_resources(cloudformation: Template) -> None:
+    variables = cloudformation["Resources"][VALIDATE_DATASET]["Properties"]["Environment"]["Variables"]
+    assert variables["DATA_BUCKET"] == {"Ref": DATA_BUCKET}
+    assert variables["EVENT_BUS_NAME"] == {"Ref": "EventBus"}
+    assert variables["IDEMPOTENCY_TABLE"] == {"Ref": "IdempotencyTable"}
+    assert variables["POWERTOOLS_SERVICE_NAME"] == "validate_dataset"
+    assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "MLOpsBundle"
+
+
+def test_every_resource_kind_users_need_has_an_output(source_template: Template) -> None:
+    assert output_violations(source_template) == []
+
+
+def test_layers_are_built_by_their_makefile_for_arm64(source_template: Template) -> None:
+    layers = resources_of(source_template, "AWS::Serverless::LayerVersion")
+    assert set(layers) == {"CoreLayer", "RuntimeDepsLayer", "ArrowDepsLayer"}
+    for logical_id, layer in layers.items():
+        assert layer["Metadata"] == {"BuildMethod": "makefile", "BuildArchitecture": "arm64"}, logical_id
+        assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"], logical_id
+        assert layer["Properties"]["CompatibleRuntimes"] == ["python3.12"], logical_id
+        makefile = (REPO_ROOT / layer["Properties"]["ContentUri"] / "Makefile").read_text(encoding="utf-8")
+        assert re.search(rf"^build-{logical_id}:", makefile, re.MULTILINE), logical_id
+
+
+@pytest.mark.parametrize("layer_dir", ["layers/runtime-deps", "layers/arrow-deps"])
+def test_dependency_layers_pin_every_requirement_exactly(layer_dir: str) -> None:
+    lines = (REPO_ROOT / layer_dir / "requirements.txt").read_text(encoding="utf-8").splitlines()
+    requirements = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    assert requirements
+    assert [line for line in requirements if not re.fullmatch(r"[A-Za-z0-9._-]+==[A-Za-z0-9.]+", line)] == []
+
+
+def test_cfn_lint_finds_no_errors_or_warnings() -> None:
+    matches = lint(TEMPLATE_PATH.read_text(encoding="utf-8"), regions=["eu-west-1", "us-east-1"])
+    serious = [str(match) for match in matches if match.rule.severity in ("error", "warning")]
+    assert serious == []
+
+
+# ------------------------------------------------------------------ each check can fail
+def _function_properties(source: Template) -> dict[str, Any]:
+    properties: dict[str, Any] = source["Resources"][VALIDATE_DATASET]["Properties"]
+    return properties
+
+
+def _add_star_resource_statement(source: Template) -> None:
+    statements = _function_properties(source)["Policies"][0]["Statement"]
+    statements.append({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"})
+
+
+def _drop_rule_dead_letter_queue(source: Template) -> None:
+    del _function_properties(source)["Events"]["ObjectCreated"]["Properties"]["DeadLetterConfig"]
+
+
+def _widen_put_object_to_whole_bucket(source: Template) -> None:
+    statement = _function_properties(source)["Policies"][0]["Statement"][1]
+    statement["Resource"] = {"Fn::Sub": "${DataBucket.Arn}/*"}
+
+
+def _drop_event_invoke_config(source: Template) -> None:
+    del _function_properties(source)["EventInvokeConfig"]
+
+
+def _drop_failure_queue_encryption(source: Template) -> None:
+    del source["Resources"]["ValidateDatasetFailureQueue"]["Properties"]["SqsManagedSseEnabled"]
+
+
+def _drop_tls_policy(source: Template) -> None:
+    del source["Resources"]["DataBucketPolicy"]
+
+
+def _drop_table_pitr(source: Template) -> None:
+    del source["Resources"]["IdempotencyTable"]["Properties"]["PointInTimeRecoverySpecification"]
+
+
+def _validate_dataset_s3_scope(template: Template) -> list[str]:
+    return s3_scope_violations(template, f"{VALIDATE_DATASET}Role", VALIDATE_DATASET_S3_SCOPE)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "check", "expected"),
+    [
+        (_add_star_resource_statement, iam_wildcard_violations, "Resource '*' for ['s3:GetObject']"),
+        (_drop_rule_dead_letter_queue, rule_target_violations, ": no DeadLetterConfig"),
+        (_widen_put_object_to_whole_bucket, _validate_dataset_s3_scope, "s3:PutObject on"),
+        (_drop_event_invoke_config, function_violations, "no EventInvokeConfig with an OnFailure"),
+        (_drop_failure_queue_encryption, queue_violations, "ValidateDatasetFailureQueue: not encrypted"),
+        (_drop_tls_policy, bucket_violations, "DataBucket: no bucket policy denies non-TLS requests"),
+        (_drop_table_pitr, table_violations, "IdempotencyTable: point-in-time recovery is off"),
+    ],
+    ids=["star-resource", "no-dlq", "wide-put", "no-invoke-config", "plain-queue", "no-tls", "no-pitr"],
+)
+def test_check_reports_a_template_that_breaks_its_rule(
+    mutated_cloudformation: Callable[[Callable[[Template], None]], Template],
+    mutate: Callable[[Template], None],
+    check: Callable[[Template], list[str]],
+    expected: str,
+) -> None:
+    # Given the template with one guarantee removed
+    broken = mutated_cloudformation(mutate)
+    # When the check runs on its transform
+    violations = check(broken)
+    # Then it names the broken guarantee
+    assert any(expected in violation for violation in violations), violations
+
+
+def test_output_check_reports_a_resource_without_output(source_template: Template) -> None:
+    # Given the source without the failure queue's outputs
+    outputs = {
+        name: output
+        for name, output in source_template["Outputs"].items()
+        if "ValidateDatasetFailureQueue" not in name
+    }
+    # Then the check names the queue
+    assert output_violations({**source_template, "Outputs": outputs}) == [
+        "ValidateDatasetFailureQueue: no Output"
+    ]
