@@ -23,6 +23,7 @@ class ViolationKind(StrEnum):
     # The object as a whole
     CONTRACT_MISSING = "contract_missing"
     CONTRACT_INVALID = "contract_invalid"
+    OBJECT_MISSING = "object_missing"
     OBJECT_TOO_LARGE = "object_too_large"
     EMPTY_FILE = "empty_file"
     BINARY_CONTENT = "binary_content"

@@ -1,0 +1,121 @@
+"""The bundle's own events: versioned details, and publishers that put them on the bus.
+
+Every event the bundle emits has source ``mlops.bundle``, a detail-type named after what
+happened (``DatasetValidated``) and a detail that is a versioned pydantic model. Details
+stay small (well under 256 KB): anything large travels by S3 URI. Their JSON Schemas
+are generated into ``infra/events/schemas/`` for consumers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, ClassVar, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+EVENT_SOURCE = "mlops.bundle"
+#: PutEvents takes at most 10 entries a call.
+PUT_EVENTS_BATCH = 10
+
+
+class EventDetail(BaseModel):
+    """Base of every detail: the detail-type is the class name, the version is in the body."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    detail_type: ClassVar[str]
+    schema_version: str
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.detail_type = cls.__name__
+
+
+class DatasetObject(BaseModel):
+    """The uploaded object a run was about, pinned to its version."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    bucket: str
+    key: str
+    version_id: str | None = None
+    etag: str | None = None
+    size: int = Field(ge=0)
+    sha256: str | None = Field(default=None, description="SHA-256 of the object, when it was read whole")
+
+
+class DatasetValidated(EventDetail):
+    """A file met its contract; a copy is under validated/ for training."""
+
+    schema_version: Literal["1"] = "1"
+    dataset: str
+    run_id: str
+    source: DatasetObject
+    validated_uri: str
+    report_uri: str
+    rows: int = Field(ge=0)
+    columns: list[str]
+    contract_version: int
+    contract_sha256: str
+    validated_at: datetime
+
+
+class DatasetRejected(EventDetail):
+    """A file broke its contract (or had none); a copy is under quarantine/ with a report."""
+
+    schema_version: Literal["1"] = "1"
+    dataset: str
+    run_id: str
+    source: DatasetObject
+    quarantine_uri: str | None = Field(description="None only when the object was gone before it could be copied")
+    report_uri: str
+    reason: str = Field(description="one line for humans; the report has every violation")
+    violations: dict[str, int] = Field(description="violation kind -> count; values never appear here")
+    contract_version: int | None = None
+    rejected_at: datetime
+
+
+EVENT_DETAILS: tuple[type[EventDetail], ...] = (DatasetValidated, DatasetRejected)
+
+
+class EventPublisher(Protocol):
+    def publish(self, details: Sequence[EventDetail]) -> None: ...
+
+
+class PublishError(RuntimeError):
+    """EventBridge refused some entries; raised so the invocation is retried."""
+
+
+class EventBridgePublisher:
+    """Puts details on one event bus, ten at a time, and fails loudly on partial failure."""
+
+    def __init__(self, client: Any, bus_name: str, resources: Sequence[str] = ()) -> None:
+        self._client = client
+        self._bus_name = bus_name
+        self._resources = list(resources)
+
+    def publish(self, details: Sequence[EventDetail]) -> None:
+        for start in range(0, len(details), PUT_EVENTS_BATCH):
+            entries = [self._entry(d) for d in details[start : start + PUT_EVENTS_BATCH]]
+            response = self._client.put_events(Entries=entries)
+            if response.get("FailedEntryCount", 0):
+                failures = [e for e in response.get("Entries", []) if e.get("ErrorCode")]
+                raise PublishError(f"EventBridge refused {len(failures)} event(s): {failures}")
+
+    def _entry(self, detail: EventDetail) -> dict[str, Any]:
+        return {
+            "Source": EVENT_SOURCE,
+            "DetailType": detail.detail_type,
+            "Detail": detail.model_dump_json(),
+            "EventBusName": self._bus_name,
+            "Resources": self._resources,
+        }
+
+
+class InMemoryPublisher:
+    """Keeps published details in a list: the fake for unit tests and the local CLI."""
+
+    def __init__(self) -> None:
+        self.published: list[EventDetail] = []
+
+    def publish(self, details: Sequence[EventDetail]) -> None:
+        self.published.extend(details)

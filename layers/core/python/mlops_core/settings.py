@@ -1,0 +1,29 @@
+"""Each function's environment, parsed once at cold start into a typed model.
+
+Domain code never reads os.environ: a missing or malformed variable fails the cold start
+with the variable's name, not a KeyError deep in a request.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class FunctionSettings(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> Self:
+        return cls.model_validate(dict(os.environ if environ is None else environ))
+
+
+class ValidateDatasetSettings(FunctionSettings):
+    data_bucket: str = Field(alias="DATA_BUCKET", min_length=3)
+    event_bus_name: str = Field(alias="EVENT_BUS_NAME", min_length=1)
+    idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=1)
+    idempotency_ttl_seconds: int = Field(alias="IDEMPOTENCY_TTL_SECONDS", default=7 * 24 * 3600, ge=48 * 3600)
+    scratch_dir: str = Field(alias="SCRATCH_DIR", default="/tmp")  # noqa: S108 - Lambda's writable disk
