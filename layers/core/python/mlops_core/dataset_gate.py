@@ -209,7 +209,8 @@ def _reason(report: ValidationReport) -> str:
     first = report.violations[0]
     others = report.violation_count - first.count
     tail = f" (and {others} more violation{'s' if others != 1 else ''})" if others > 0 else ""
-    return f"{first.message}{tail}"
+    column = f"{first.column}: " if first.column else ""
+    return f"{column}{first.message}{tail}"
 
 
 def _rejection(

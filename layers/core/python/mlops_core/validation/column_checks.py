@@ -97,10 +97,13 @@ class ColumnChecker:
                findings: BatchFindings) -> None:
         spec = self.spec
         if spec.type is ColumnType.FLOAT:
-            non_finite = pc.invert(pc.is_finite(typed))
+            finite = pc.is_finite(typed)
+            non_finite = pc.invert(finite)
             if pc.any(non_finite).as_py():
                 self._flag(ViolationKind.NON_FINITE, non_finite, shown, line_of, findings,
                            "inf, -inf or NaN where a finite number is required")
+                # Already named: keep them out of the range and allowed-value checks.
+                typed = pc.if_else(finite, typed, pa.scalar(None, typed.type))
         if spec.min is not None:
             below = pc.less(typed, self._bound(spec.min, typed.type))
             if pc.any(below).as_py():
@@ -121,7 +124,7 @@ class ColumnChecker:
             mismatch = pc.invert(matched)
             if pc.any(mismatch).as_py():
                 self._flag(ViolationKind.PATTERN_MISMATCH, mismatch, shown, line_of, findings,
-                           f"values that do not match pattern {spec.pattern!r}")
+                           f"values that do not match the pattern {spec.pattern}")
         if spec.max_length is not None:
             too_long = pc.greater(pc.utf8_length(typed), spec.max_length)
             if pc.any(too_long).as_py():
@@ -210,7 +213,7 @@ class ColumnChecker:
         count = pc.sum(mask).as_py() or 0
         if not count:
             return
-        tally = self._tallies.setdefault(kind, _Tally(kind=kind, message=f"{self.spec.name}: {message}"))
+        tally = self._tallies.setdefault(kind, _Tally(kind=kind, message=message))
         tally.count += count
         room = MAX_SAMPLES - len(tally.samples)
         rows = pc.indices_nonzero(mask)[: max(room, MAX_SAMPLES)].to_pylist()
@@ -242,7 +245,7 @@ class ColumnChecker:
             return
         tally = self._tallies.setdefault(
             ViolationKind.DUPLICATE_VALUE,
-            _Tally(ViolationKind.DUPLICATE_VALUE, f"{self.spec.name}: values that repeat an earlier row's value"),
+            _Tally(ViolationKind.DUPLICATE_VALUE, "values that repeat an earlier row's value (unique: true)"),
         )
         tally.count += int(repeat.size)
         # The first occurrence of each run is the earliest row (stable sort), so samples
