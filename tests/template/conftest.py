@@ -26,7 +26,7 @@ OFFLINE_ENV = {
 Template = dict[str, Any]
 
 
-class OfflineManagedPolicyLoader(ManagedPolicyLoader):
+class OfflineManagedPolicyLoader(ManagedPolicyLoader):  # type: ignore[misc]  # samtranslator is untyped
     """Answers SAM's managed-policy lookups without IAM: the template names none by short name."""
 
     def __init__(self) -> None:

@@ -43,7 +43,7 @@ VALIDATE_DATASET_S3_SCOPE: dict[str, frozenset[str]] = {
         frozenset({"incoming/*", "contracts/*"}),
     ),
     **dict.fromkeys(
-        ["s3:PutObject", "s3:PutObjectTagging"],
+        ["s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload"],
         frozenset({"validated/*", "quarantine/*", "reports/validation/*"}),
     ),
     "s3:ListBucket": frozenset({""}),  # the bucket ARN itself
@@ -237,7 +237,7 @@ def function_violations(template: Template) -> list[str]:
         ]
         if not any(on_failure):
             found.append(f"{function_id}: no EventInvokeConfig with an OnFailure destination")
-        log_group_id = (properties.get("LoggingConfig", {}).get("LogGroup") or {}).get("Ref")
+        log_group_id = str((properties.get("LoggingConfig", {}).get("LogGroup") or {}).get("Ref"))
         log_group = log_groups.get(log_group_id) or next(
             (group for group in log_groups.values() if _named_after(group, function_id)), None
         )
@@ -247,7 +247,8 @@ def function_violations(template: Template) -> list[str]:
 
 
 def _named_after(log_group: dict[str, Any], function_id: str) -> bool:
-    return log_group["Properties"].get("LogGroupName") == {"Fn::Sub": f"/aws/lambda/${{{function_id}}}"}
+    name: Any = log_group["Properties"].get("LogGroupName")
+    return bool(name == {"Fn::Sub": f"/aws/lambda/${{{function_id}}}"})
 
 
 def iam_wildcard_violations(template: Template) -> list[str]:
@@ -379,6 +380,7 @@ def test_validate_dataset_environment_names_its_resources(cloudformation: Templa
     assert variables["DATA_BUCKET"] == {"Ref": DATA_BUCKET}
     assert variables["EVENT_BUS_NAME"] == {"Ref": "EventBus"}
     assert variables["IDEMPOTENCY_TABLE"] == {"Ref": "IdempotencyTable"}
+    assert variables["IDEMPOTENCY_TTL_SECONDS"] == {"Ref": "IdempotencyTtlSeconds"}
     assert variables["POWERTOOLS_SERVICE_NAME"] == "validate_dataset"
     assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "MLOpsBundle"
 
