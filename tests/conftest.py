@@ -7,14 +7,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from mlops_core.contracts import DataContract, contract_from_mapping
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 CHURN_COLUMNS: list[dict[str, Any]] = [
-    {"name": "customer_id", "type": "string", "role": "id", "unique": True,
-     "pattern": "^C[0-9]{6}$", "max_length": 32},
+    {
+        "name": "customer_id",
+        "type": "string",
+        "role": "id",
+        "unique": True,
+        "pattern": "^C[0-9]{6}$",
+        "max_length": 32,
+    },
     {"name": "tenure_months", "type": "integer", "min": 0, "max": 600},
     {"name": "monthly_charges", "type": "float", "min": 0},
     {"name": "plan", "type": "category", "allowed": ["basic", "plus", "pro"]},

@@ -22,7 +22,6 @@ from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import P
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from mlops_core.dataset_gate import GateOutcome, UploadedObject, gate_upload
 from mlops_core.events import EventBridgePublisher
 from mlops_core.object_store import S3ObjectStore
@@ -61,12 +60,13 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         logger.warning("ignored an event of another bucket", extra={"bucket": upload.bucket})
         metrics.add_metric(name="EventsIgnored", unit=MetricUnit.Count, value=1)
         return {"ignored": True, "reason": f"bucket {upload.bucket} is not the data bucket"}
-    outcome = validate_upload(upload=upload)
+    outcome: GateOutcome = validate_upload(upload=upload)
     _record(outcome)
     return outcome.model_dump(mode="json")
 
 
-@idempotent_function(
+# Powertools' decorators are untyped; the function's own signature is what mypy checks.
+@idempotent_function(  # type: ignore[untyped-decorator]
     data_keyword_argument="upload",
     config=idempotency,
     persistence_store=persistence,
@@ -77,16 +77,22 @@ def validate_upload(upload: UploadedObject) -> GateOutcome:
     outcome = gate_upload(upload, store, publisher, scratch_dir=Path(settings.scratch_dir))
     logger.info(
         "dataset validated" if outcome.valid else "dataset rejected",
-        extra={"valid": outcome.valid, "rows": outcome.rows, "violations": outcome.violations,
-               "report_uri": outcome.report_uri, "destination_uri": outcome.destination_uri},
+        extra={
+            "valid": outcome.valid,
+            "rows": outcome.rows,
+            "violations": outcome.violations,
+            "report_uri": outcome.report_uri,
+            "destination_uri": outcome.destination_uri,
+        },
     )
     return outcome
 
 
 def _record(outcome: GateOutcome) -> None:
     metrics.add_dimension(name="dataset", value=outcome.dataset)
-    metrics.add_metric(name="DatasetsValidated" if outcome.valid else "DatasetsRejected",
-                       unit=MetricUnit.Count, value=1)
+    metrics.add_metric(
+        name="DatasetsValidated" if outcome.valid else "DatasetsRejected", unit=MetricUnit.Count, value=1
+    )
     metrics.add_metric(name="Rows", unit=MetricUnit.Count, value=outcome.rows)
     metrics.add_metric(name="Violations", unit=MetricUnit.Count, value=sum(outcome.violations.values()))
     metrics.add_metric(name="Bytes", unit=MetricUnit.Bytes, value=outcome.bytes)

@@ -12,12 +12,11 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from mlops_core.contracts import ContractError, DataContract, load_contract
+from mlops_core.validation import ValidationReport, validate_file
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
-
-from mlops_core.contracts import ContractError, DataContract, load_contract
-from mlops_core.validation import ValidationReport, validate_file
 
 from .lambda_runtime import REPO_ROOT
 from .report_view import render_contract, render_report, render_summary_table
@@ -63,7 +62,9 @@ def _parser() -> argparse.ArgumentParser:
     contract.set_defaults(run=_contract)
 
     demo = commands.add_parser("demo", help="generate the example datasets, validate them, show the reports")
-    demo.add_argument("--out", type=Path, help="folder for the example files and reports (default: a temp dir)")
+    demo.add_argument(
+        "--out", type=Path, help="folder for the example files and reports (default: a temp dir)"
+    )
     demo.set_defaults(run=_demo)
     return parser
 
@@ -96,11 +97,18 @@ def _run_with_progress(path: Path, contract: DataContract, console: Console) -> 
     size = path.stat().st_size
     if size < PROGRESS_FROM_BYTES or not console.is_terminal:
         return validate_file(path, contract)
-    columns = (*Progress.get_default_columns()[:1], BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-               TimeRemainingColumn())
+    columns = (
+        *Progress.get_default_columns()[:1],
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task(f"validating {path.name}", total=size)
-        return validate_file(path, contract, progress=lambda done, total: progress.update(task, completed=done))
+        return validate_file(
+            path, contract, progress=lambda done, total: progress.update(task, completed=done)
+        )
 
 
 def _verdict(report: ValidationReport, path: Path) -> str:
@@ -121,8 +129,10 @@ def _demo(args: argparse.Namespace, console: Console) -> int:
     contract = _read_contract(contract_path)
     out: Path = args.out or Path(tempfile.mkdtemp(prefix="mlops-demo-"))
     console.rule("[bold]mlops demo: the data gate")
-    console.print(f"contract {contract_path.relative_to(REPO_ROOT)} -> dataset [bold]{contract.dataset}[/], "
-                  f"{len(contract.columns)} columns; example files in {out}")
+    console.print(
+        f"contract {contract_path.relative_to(REPO_ROOT)} -> dataset [bold]{contract.dataset}[/], "
+        f"{len(contract.columns)} columns; example files in {out}"
+    )
     results = []
     surprises = 0
     for example, path in write_examples(out / "incoming" / contract.dataset):
@@ -133,8 +143,10 @@ def _demo(args: argparse.Namespace, console: Console) -> int:
         if report.valid != example.expect_valid:
             surprises += 1
         results.append((example, path, report, report_path))
-        console.print(f"  {'[green]valid  [/]' if report.valid else '[red]invalid[/]'} {path.name:<24} "
-                      f"{report.rows:>5} rows  {escape(example.story)}")
+        console.print(
+            f"  {'[green]valid  [/]' if report.valid else '[red]invalid[/]'} {path.name:<24} "
+            f"{report.rows:>5} rows  {escape(example.story)}"
+        )
     console.print()
     for _example, path, report, _report_path in results:
         if not report.valid:
@@ -143,8 +155,10 @@ def _demo(args: argparse.Namespace, console: Console) -> int:
     if surprises:
         console.print(f"[bold red]{surprises} example(s) did not get the verdict they were made for[/]")
         return EXIT_INVALID
-    console.print("[bold green]every example got the verdict it was made for.[/] "
-                  f"Try: mlops validate {escape(str(results[1][1]))} --contract {escape(str(contract_path))}")
+    console.print(
+        "[bold green]every example got the verdict it was made for.[/] "
+        f"Try: mlops validate {escape(str(results[1][1]))} --contract {escape(str(contract_path))}"
+    )
     return EXIT_VALID
 
 

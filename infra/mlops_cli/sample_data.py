@@ -33,17 +33,19 @@ def churn_table(rows: int, seed: int = 7) -> pa.Table:
     signup = np.datetime64("2026-11-01") - (tenure * 30 + rng.integers(0, 30, rows)).astype("timedelta64[D]")
     logit = 0.8 - 0.05 * tenure + 0.02 * (charges - 40) + 0.35 * np.nan_to_num(tickets) - 0.6 * autopay
     churned = rng.random(rows) < 1 / (1 + np.exp(-logit))
-    return pa.table({
-        "customer_id": pa.array(ids.tolist(), pa.string()),
-        "email": pa.array(emails.tolist(), pa.string()),
-        "signup_at": pa.array(signup.astype("datetime64[s]")).cast(pa.timestamp("s")),
-        "tenure_months": pa.array(tenure, pa.int64()),
-        "monthly_charges": pa.array(charges, pa.float64()),
-        "plan": pa.array(PLANS[plan_index].tolist(), pa.string()),
-        "support_tickets": pa.array(tickets, pa.float64(), from_pandas=True).cast(pa.int64()),
-        "autopay": pa.array(autopay),
-        "churned": pa.array(churned),
-    })
+    return pa.table(
+        {
+            "customer_id": pa.array(ids.tolist(), pa.string()),
+            "email": pa.array(emails.tolist(), pa.string()),
+            "signup_at": pa.array(signup.astype("datetime64[s]")).cast(pa.timestamp("s")),
+            "tenure_months": pa.array(tenure, pa.int64()),
+            "monthly_charges": pa.array(charges, pa.float64()),
+            "plan": pa.array(PLANS[plan_index].tolist(), pa.string()),
+            "support_tickets": pa.array(tickets, pa.float64(), from_pandas=True).cast(pa.int64()),
+            "autopay": pa.array(autopay),
+            "churned": pa.array(churned),
+        }
+    )
 
 
 def write_csv(table: pa.Table, path: Path) -> Path:
@@ -116,7 +118,12 @@ def _header_only(folder: Path) -> Path:
 
 EXAMPLES: tuple[ExampleFile, ...] = (
     ExampleFile("churn_2026-11.csv", True, "a clean monthly export", _good),
-    ExampleFile("churn_bad_values.csv", False, "unknown plan, negative tenure, bad email, duplicate id, inf", _bad_values),
+    ExampleFile(
+        "churn_bad_values.csv",
+        False,
+        "unknown plan, negative tenure, bad email, duplicate id, inf",
+        _bad_values,
+    ),
     ExampleFile("churn_ragged.csv", False, "a short row and a long row", _ragged),
     ExampleFile("churn_latin1.csv", False, "saved as Latin-1, not UTF-8", _latin1),
     ExampleFile("churn_export.csv", False, "gzip content under a .csv name", _gzip_named_csv),

@@ -39,8 +39,11 @@ def render(detail: type[EventDetail]) -> str:
 
 
 def stale_files() -> list[Path]:
-    return [schema_file(d) for d in EVENT_DETAILS
-            if not schema_file(d).is_file() or schema_file(d).read_text() != render(d)]
+    return [
+        schema_file(d)
+        for d in EVENT_DETAILS
+        if not schema_file(d).is_file() or schema_file(d).read_text() != render(d)
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,9 +15,8 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
-
 from mlops_cli.lambda_runtime import LocalLambdaContext, load_function
+from moto import mock_aws
 
 REGION = "eu-west-1"
 BUCKET = "mlops-data-test"
@@ -29,8 +28,11 @@ SAMPLES = Path(__file__).resolve().parents[2] / "infra" / "events" / "samples"
 @pytest.fixture
 def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SECURITY_TOKEN": "testing",
-        "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SECURITY_TOKEN": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
     }.items():
         monkeypatch.setenv(name, value)
 
@@ -75,7 +77,9 @@ class GateStack:
 def _drain(sqs: Any, url: str) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = []
     while True:
-        batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+        batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
+            "Messages", []
+        )
         if not batch:
             return events
         for message in batch:
@@ -93,16 +97,23 @@ def stack(aws_credentials: None, tmp_path: Path) -> Iterator[GateStack]:
         s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
         s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
         s3.put_bucket_notification_configuration(
-            Bucket=BUCKET, NotificationConfiguration={"EventBridgeConfiguration": {}})
+            Bucket=BUCKET, NotificationConfiguration={"EventBridgeConfiguration": {}}
+        )
         events.create_event_bus(Name=BUS)
         dynamodb.create_table(
-            TableName=TABLE, BillingMode="PAY_PER_REQUEST",
+            TableName=TABLE,
+            BillingMode="PAY_PER_REQUEST",
             KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
             AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
         )
         bus_queue = _capture(events, sqs, "bus-capture", BUS, {"source": ["mlops.bundle"]})
-        s3_queue = _capture(events, sqs, "s3-capture", "default",
-                            {"source": ["aws.s3"], "detail": {"bucket": {"name": [BUCKET]}}})
+        s3_queue = _capture(
+            events,
+            sqs,
+            "s3-capture",
+            "default",
+            {"source": ["aws.s3"], "detail": {"bucket": {"name": [BUCKET]}}},
+        )
         yield GateStack(s3, events, sqs, dynamodb, bus_queue, s3_queue, tmp_path)
 
 
@@ -117,9 +128,13 @@ def _capture(events: Any, sqs: Any, name: str, bus: str, pattern: dict[str, Any]
 @pytest.fixture
 def function_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name, value in {
-        "DATA_BUCKET": BUCKET, "EVENT_BUS_NAME": BUS, "IDEMPOTENCY_TABLE": TABLE,
-        "SCRATCH_DIR": str(tmp_path), "POWERTOOLS_SERVICE_NAME": "validate_dataset",
-        "POWERTOOLS_METRICS_NAMESPACE": "MLOpsBundle", "POWERTOOLS_TRACE_DISABLED": "true",
+        "DATA_BUCKET": BUCKET,
+        "EVENT_BUS_NAME": BUS,
+        "IDEMPOTENCY_TABLE": TABLE,
+        "SCRATCH_DIR": str(tmp_path),
+        "POWERTOOLS_SERVICE_NAME": "validate_dataset",
+        "POWERTOOLS_METRICS_NAMESPACE": "MLOpsBundle",
+        "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_DEV": "false",
     }.items():
         monkeypatch.setenv(name, value)

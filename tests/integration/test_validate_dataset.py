@@ -8,10 +8,9 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-
 from mlops_cli.lambda_runtime import LocalLambdaContext
 
-from ..conftest import CHURN_HEADER, CHURN_COLUMNS, GOOD_ROWS
+from ..conftest import CHURN_COLUMNS, CHURN_HEADER, GOOD_ROWS
 from .conftest import BUCKET, GateStack, sample_event
 
 pytestmark = pytest.mark.integration
@@ -20,14 +19,19 @@ CONTRACT = "dataset: churn\nmin_rows: 1\ncolumns:\n" + "".join(
     f"  - {json.dumps(column)}\n" for column in CHURN_COLUMNS
 )
 GOOD = ("\n".join([CHURN_HEADER, *GOOD_ROWS]) + "\n").encode()
-BAD = ("\n".join([CHURN_HEADER, GOOD_ROWS[0], "C000002,-4,1.0,gold,2024-01-01,true", "C000003,1"]) + "\n").encode()
+BAD = (
+    "\n".join([CHURN_HEADER, GOOD_ROWS[0], "C000002,-4,1.0,gold,2024-01-01,true", "C000003,1"]) + "\n"
+).encode()
 
 
 def _upload(stack: GateStack, key: str, body: bytes) -> dict[str, Any]:
     """Put the object and return the S3 -> EventBridge event moto emitted for it."""
     stack.put_object(key, body)
-    created = {n["id"]: n for n in stack.s3_notifications()
-               if n["detail-type"] == "Object Created" and n["detail"]["object"]["key"] == key}
+    created = {
+        n["id"]: n
+        for n in stack.s3_notifications()
+        if n["detail-type"] == "Object Created" and n["detail"]["object"]["key"] == key
+    }
     assert len(created) == 1, created
     return next(iter(created.values()))
 
@@ -88,7 +92,9 @@ def test_a_duplicate_delivery_makes_no_second_copy_and_no_second_event(
     event = _upload(stack, "incoming/churn/2026-11.csv", GOOD)
 
     first = validate_dataset.lambda_handler(event, context)
-    again = validate_dataset.lambda_handler(copy.deepcopy(event), LocalLambdaContext(function_name="validate_dataset"))
+    again = validate_dataset.lambda_handler(
+        copy.deepcopy(event), LocalLambdaContext(function_name="validate_dataset")
+    )
 
     assert again == first
     assert len(stack.published()) == 1
@@ -139,8 +145,9 @@ def test_the_documented_sample_event_shape_is_parsed_and_its_key_decoded_once(
     stack.s3_notifications()
     event = sample_event("validate_dataset.object-created.json")
     event["detail"]["bucket"]["name"] = BUCKET
-    event["detail"]["object"].update({"version-id": put["VersionId"], "etag": put["ETag"].strip('"'),
-                                       "size": len(GOOD)})
+    event["detail"]["object"].update(
+        {"version-id": put["VersionId"], "etag": put["ETag"].strip('"'), "size": len(GOOD)}
+    )
 
     result = validate_dataset.lambda_handler(event, context)
 
@@ -160,7 +167,10 @@ def test_an_event_for_another_bucket_is_ignored(
 
 
 def test_an_object_over_max_bytes_is_refused_without_download(
-    stack: GateStack, validate_dataset: ModuleType, context: LocalLambdaContext, monkeypatch: pytest.MonkeyPatch
+    stack: GateStack,
+    validate_dataset: ModuleType,
+    context: LocalLambdaContext,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     stack.put_contract("churn", CONTRACT.replace("min_rows: 1", "min_rows: 1\nmax_bytes: 10"))
     event = _upload(stack, "incoming/churn/big.csv", GOOD)
@@ -179,7 +189,10 @@ def test_an_object_over_max_bytes_is_refused_without_download(
 
 
 def test_a_transient_aws_error_raises_so_lambda_retries_and_no_event_is_published(
-    stack: GateStack, validate_dataset: ModuleType, context: LocalLambdaContext, monkeypatch: pytest.MonkeyPatch
+    stack: GateStack,
+    validate_dataset: ModuleType,
+    context: LocalLambdaContext,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from botocore.exceptions import ClientError
 
@@ -187,8 +200,9 @@ def test_a_transient_aws_error_raises_so_lambda_retries_and_no_event_is_publishe
     event = _upload(stack, "incoming/churn/2026-11.csv", GOOD)
 
     def throttled(*_args: Any, **_kwargs: Any) -> None:
-        raise ClientError({"Error": {"Code": "SlowDown", "Message": "Please reduce your request rate."}},
-                          "CopyObject")
+        raise ClientError(
+            {"Error": {"Code": "SlowDown", "Message": "Please reduce your request rate."}}, "CopyObject"
+        )
 
     monkeypatch.setattr(validate_dataset.store, "copy", throttled)
     with pytest.raises(ClientError, match="SlowDown"):
@@ -209,12 +223,17 @@ def test_a_parquet_upload_is_downloaded_to_scratch_and_validated(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    stack.put_contract("sales", "dataset: sales\nformat: parquet\ncolumns:\n"
-                       "  - {name: amount, type: float, min: 0}\n  - {name: region, type: category, allowed: [eu, us]}\n")
+    stack.put_contract(
+        "sales",
+        "dataset: sales\nformat: parquet\ncolumns:\n"
+        "  - {name: amount, type: float, min: 0}\n  - {name: region, type: category, allowed: [eu, us]}\n",
+    )
     buffer = io.BytesIO()
     pq.write_table(pa.table({"amount": [1.5, -2.0], "region": ["eu", "mars"]}), buffer)
 
-    result = validate_dataset.lambda_handler(_upload(stack, "incoming/sales/s.parquet", buffer.getvalue()), context)
+    result = validate_dataset.lambda_handler(
+        _upload(stack, "incoming/sales/s.parquet", buffer.getvalue()), context
+    )
 
     assert result["violations"] == {"below_min": 1, "not_allowed": 1}
     assert list(stack.tmp.iterdir()) == []  # the scratch copy is removed

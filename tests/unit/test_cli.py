@@ -7,17 +7,20 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
 from mlops_cli.main import main
 
 from ..conftest import CHURN_HEADER, GOOD_ROWS, REPO_ROOT
 
 CONTRACT = REPO_ROOT / "infra" / "contracts" / "churn.yaml"
-SMALL = "dataset: churn\nmin_rows: 1\ncolumns:\n  - {name: customer_id, type: string, unique: true}\n" \
-        "  - {name: tenure_months, type: integer, min: 0}\n"
+SMALL = (
+    "dataset: churn\nmin_rows: 1\ncolumns:\n  - {name: customer_id, type: string, unique: true}\n"
+    "  - {name: tenure_months, type: integer, min: 0}\n"
+)
 
 
-def test_a_valid_file_exits_0_and_says_so(write_file: Callable[..., Path], capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_valid_file_exits_0_and_says_so(
+    write_file: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     contract = write_file(SMALL, "c.yaml")
     data = write_file(["customer_id,tenure_months", "a,1", "b,2"])
 
@@ -51,14 +54,18 @@ def test_a_broken_contract_exits_2_naming_the_field(
     assert "columns[a].type" in capsys.readouterr().err
 
 
-def test_a_missing_file_is_a_usage_error(write_file: Callable[..., Path], capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_missing_file_is_a_usage_error(
+    write_file: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     contract = write_file(SMALL, "c.yaml")
 
     assert main(["validate", "/nonexistent.csv", "--contract", str(contract)]) == 2
     assert "no file at /nonexistent.csv" in capsys.readouterr().err
 
 
-def test_quiet_prints_one_verdict_line(write_file: Callable[..., Path], capsys: pytest.CaptureFixture[str]) -> None:
+def test_quiet_prints_one_verdict_line(
+    write_file: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     data = write_file([CHURN_HEADER, *GOOD_ROWS])
 
     code = main(["validate", str(data), "--contract", str(CONTRACT), "--quiet"])
@@ -80,7 +87,9 @@ def test_the_demo_gives_every_example_the_verdict_it_was_made_for(
     assert json.loads((tmp_path / "reports/validation/churn/churn_2026-11.json").read_text())["valid"] is True
 
 
-def test_contract_shows_the_rules(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_contract_shows_the_rules(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("COLUMNS", "200")
 
     assert main(["contract", str(CONTRACT)]) == 0

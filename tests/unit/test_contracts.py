@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from mlops_core.contracts import ColumnRole, ColumnType, ContractError, DataContract, load_contract
 
 from ..conftest import REPO_ROOT
@@ -50,11 +49,18 @@ def test_the_documented_example_parses_with_its_defaults() -> None:
     assert (customer.role, customer.unique, customer.nullable) == (ColumnRole.ID, True, False)
     tenure = contract.column("tenure_months")
     assert (tenure.type, tenure.role, tenure.nullable, tenure.min, tenure.max) == (
-        ColumnType.INTEGER, ColumnRole.FEATURE, False, 0, 600)
+        ColumnType.INTEGER,
+        ColumnRole.FEATURE,
+        False,
+        0,
+        600,
+    )
     assert contract.column("plan").allowed_text == ["basic", "plus", "pro"]
 
 
-@pytest.mark.parametrize("path", sorted((REPO_ROOT / "infra" / "contracts").glob("*.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", sorted((REPO_ROOT / "infra" / "contracts").glob("*.yaml")), ids=lambda p: p.name
+)
 def test_every_example_contract_in_the_repo_parses(path: Path) -> None:
     contract = load_contract(path.read_text(), source=str(path))
 
@@ -121,7 +127,9 @@ def test_duplicate_columns_bad_row_bounds_and_two_targets_are_refused() -> None:
     assert errors == {"(document)": "min_rows (10) is greater than max_rows (5)"}
 
     errors = _errors(
-        "dataset: d\ncolumns:\n  - {name: a, type: integer, role: target}\n  - {name: b, type: float, role: target}\n"
+        "dataset: d\ncolumns:\n"
+        "  - {name: a, type: integer, role: target}\n"
+        "  - {name: b, type: float, role: target}\n"
     )
     assert "at most one column may have role target" in errors["(document)"]
 
@@ -150,7 +158,8 @@ def test_the_error_text_lists_every_field_for_the_terminal() -> None:
 
 def test_training_and_drift_sections_are_kept_for_later_stages() -> None:
     contract = load_contract(
-        "dataset: d\ncolumns:\n  - {name: a, type: integer}\ntraining: {task: regression}\ndrift: {method: psi}\n"
+        "dataset: d\ncolumns:\n  - {name: a, type: integer}\n"
+        "training: {task: regression}\ndrift: {method: psi}\n"
     )
 
     assert contract.training == {"task": "regression"}

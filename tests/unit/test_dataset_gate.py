@@ -6,7 +6,6 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-
 from mlops_core.dataset_gate import GateOutcome, UploadedObject, gate_upload
 from mlops_core.events import DatasetRejected, DatasetValidated, InMemoryPublisher
 
@@ -20,8 +19,14 @@ WHEN = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 def _upload(store: InMemoryObjectStore, key: str, body: bytes) -> UploadedObject:
     version = store.put(key, body)
-    return UploadedObject(bucket=store.bucket, key=key, version_id=version, etag=f"etag-{version}",
-                          size=len(body), event_time=WHEN)
+    return UploadedObject(
+        bucket=store.bucket,
+        key=key,
+        version_id=version,
+        etag=f"etag-{version}",
+        size=len(body),
+        event_time=WHEN,
+    )
 
 
 def _gate(store: InMemoryObjectStore, upload: UploadedObject) -> tuple[GateOutcome, InMemoryPublisher]:
@@ -40,11 +45,16 @@ def test_the_dataset_is_the_folder_under_incoming() -> None:
 
 
 def test_keys_are_decoded_once_as_s3_encodes_them() -> None:
-    assert UploadedObject.decode_key("incoming/churn/red+flower%282%29.csv") == "incoming/churn/red flower(2).csv"
+    assert (
+        UploadedObject.decode_key("incoming/churn/red+flower%282%29.csv")
+        == "incoming/churn/red flower(2).csv"
+    )
 
 
 def test_the_run_id_is_the_same_for_the_same_upload_and_differs_by_version() -> None:
-    first = UploadedObject(bucket="b", key="incoming/c/a.csv", version_id="1", etag="e", size=1, event_time=WHEN)
+    first = UploadedObject(
+        bucket="b", key="incoming/c/a.csv", version_id="1", etag="e", size=1, event_time=WHEN
+    )
     again = first.model_copy()
     other = first.model_copy(update={"version_id": "2"})
 
@@ -92,7 +102,9 @@ def test_a_contract_for_another_dataset_is_refused() -> None:
 def test_an_object_deleted_before_validation_is_reported_not_raised() -> None:
     store = InMemoryObjectStore()
     store.put("contracts/churn.yaml", CONTRACT.encode())
-    upload = UploadedObject(bucket="data", key="incoming/churn/gone.csv", version_id="1", size=10, event_time=WHEN)
+    upload = UploadedObject(
+        bucket="data", key="incoming/churn/gone.csv", version_id="1", size=10, event_time=WHEN
+    )
 
     outcome, publisher = _gate(store, upload)
 
@@ -117,7 +129,9 @@ def test_the_rejection_reason_names_the_column_and_counts_the_rest() -> None:
 def test_sizes_from_the_event_are_refused_before_any_read(size: int) -> None:
     store = InMemoryObjectStore()
     store.put("contracts/churn.yaml", CONTRACT.encode())
-    upload = UploadedObject(bucket="data", key="incoming/churn/x.csv", version_id="1", size=size, event_time=WHEN)
+    upload = UploadedObject(
+        bucket="data", key="incoming/churn/x.csv", version_id="1", size=size, event_time=WHEN
+    )
     store.put("incoming/churn/x.csv", b"")
 
     outcome, _ = _gate(store, upload)

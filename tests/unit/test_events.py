@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pytest
 from aws_lambda_powertools.utilities.parser import parse
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel, S3EventNotificationEventBridgeModel
-from pydantic import ValidationError
-
+from aws_lambda_powertools.utilities.parser.models import (
+    EventBridgeModel,
+    S3EventNotificationEventBridgeModel,
+)
 from mlops_cli.schemas import render, schema_file, stale_files
 from mlops_core.events import EVENT_DETAILS, EVENT_SOURCE, DatasetRejected, EventBridgePublisher, PublishError
+from pydantic import ValidationError
 
 from ..conftest import REPO_ROOT
 
@@ -67,7 +69,7 @@ class _FakeEvents:
         self.calls: list[list[dict[str, object]]] = []
         self.fail = fail
 
-    def put_events(self, Entries: list[dict[str, object]]) -> dict[str, object]:  # noqa: N803 - boto3's name
+    def put_events(self, Entries: list[dict[str, object]]) -> dict[str, object]:
         self.calls.append(Entries)
         if self.fail:
             return {"FailedEntryCount": 1, "Entries": [{"ErrorCode": "InternalFailure", "ErrorMessage": "x"}]}
@@ -86,7 +88,11 @@ def test_the_publisher_batches_ten_entries_a_call_on_the_named_bus() -> None:
 
     assert [len(call) for call in client.calls] == [10, 10, 3]
     entry = client.calls[0][0]
-    assert (entry["Source"], entry["DetailType"], entry["EventBusName"]) == (EVENT_SOURCE, "DatasetRejected", "bus-1")
+    assert (entry["Source"], entry["DetailType"], entry["EventBusName"]) == (
+        EVENT_SOURCE,
+        "DatasetRejected",
+        "bus-1",
+    )
     assert json.loads(str(entry["Detail"]))["run_id"] == "run-0"
 
 

@@ -12,7 +12,6 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
 from mlops_core.contracts import DataContract
 from mlops_core.validation import ValidationReport, ViolationKind, validate_file
 
@@ -75,7 +74,11 @@ def test_short_and_long_rows_are_reported_by_line_and_never_shift_columns(
     report = validate_file(path, contract)
 
     short, long_ = _only(report, K.SHORT_ROW), _only(report, K.LONG_ROW)
-    assert (short.count, short.samples[0].line, short.samples[0].detail) == (1, 3, "expected 6 fields, found 3")
+    assert (short.count, short.samples[0].line, short.samples[0].detail) == (
+        1,
+        3,
+        "expected 6 fields, found 3",
+    )
     assert (long_.count, long_.samples[0].line) == (1, 4)
     assert report.rows == 2  # the well-formed rows; the last one keeps its own columns
     assert _kinds(report) == {"short_row": 1, "long_row": 1}
@@ -84,14 +87,18 @@ def test_short_and_long_rows_are_reported_by_line_and_never_shift_columns(
 def test_line_numbers_of_value_violations_count_skipped_malformed_rows(
     write_file: WriteFile, contract: DataContract
 ) -> None:
-    path = write_file([CHURN_HEADER, "x,y", "a,b,c,d,e,f,g", GOOD_ROWS[0], "C000002,-5,1.0,basic,2024-01-01,true"])
+    path = write_file(
+        [CHURN_HEADER, "x,y", "a,b,c,d,e,f,g", GOOD_ROWS[0], "C000002,-5,1.0,basic,2024-01-01,true"]
+    )
 
     report = validate_file(path, contract)
 
     assert _only(report, K.BELOW_MIN).samples[0].line == 5
 
 
-def test_invalid_utf8_is_named_with_its_line_and_a_bom_is_fine(write_file: WriteFile, contract: DataContract) -> None:
+def test_invalid_utf8_is_named_with_its_line_and_a_bom_is_fine(
+    write_file: WriteFile, contract: DataContract
+) -> None:
     bad = (CHURN_HEADER + "\n" + GOOD_ROWS[0] + "\nC000002,1,2.0,pro,2024-01-01,caf\xe9\n").encode("latin-1")
     report = validate_file(write_file(bad), contract)
 
@@ -111,9 +118,14 @@ def test_nul_bytes_are_named_with_their_line(write_file: WriteFile, contract: Da
     assert violation.samples[0].line == 3
 
 
-def test_inf_and_nan_are_not_numbers_a_contract_accepts(write_file: WriteFile, contract: DataContract) -> None:
-    rows = ["C000001,1,inf,basic,2024-01-01,true", "C000002,1,-inf,basic,2024-01-01,true",
-            "C000003,1,NaN,basic,2024-01-01,true"]
+def test_inf_and_nan_are_not_numbers_a_contract_accepts(
+    write_file: WriteFile, contract: DataContract
+) -> None:
+    rows = [
+        "C000001,1,inf,basic,2024-01-01,true",
+        "C000002,1,-inf,basic,2024-01-01,true",
+        "C000003,1,NaN,basic,2024-01-01,true",
+    ]
 
     violation = _only(validate_file(write_file([CHURN_HEADER, *rows]), contract), K.NON_FINITE)
 
@@ -121,15 +133,26 @@ def test_inf_and_nan_are_not_numbers_a_contract_accepts(write_file: WriteFile, c
     assert [s.value for s in violation.samples] == ["inf", "-inf", "NaN"]
 
 
-def test_mixed_types_in_a_typed_column_are_counted_with_samples(write_file: WriteFile, contract: DataContract) -> None:
-    rows = ["C000001,12,1.0,basic,2024-01-01,true", "C000002,twelve,1.0,basic,2024-01-01,true",
-            "C000003,3.5,abc,basic,2024-13-45,maybe"]
+def test_mixed_types_in_a_typed_column_are_counted_with_samples(
+    write_file: WriteFile, contract: DataContract
+) -> None:
+    rows = [
+        "C000001,12,1.0,basic,2024-01-01,true",
+        "C000002,twelve,1.0,basic,2024-01-01,true",
+        "C000003,3.5,abc,basic,2024-13-45,maybe",
+    ]
 
     report = validate_file(write_file([CHURN_HEADER, *rows]), contract)
 
-    mismatches = {v.column: [s.value for s in v.samples] for v in report.violations if v.kind is K.TYPE_MISMATCH}
-    assert mismatches == {"tenure_months": ["twelve", "3.5"], "monthly_charges": ["abc"],
-                          "signup_at": ["2024-13-45"], "churned": ["maybe"]}
+    mismatches = {
+        v.column: [s.value for s in v.samples] for v in report.violations if v.kind is K.TYPE_MISMATCH
+    }
+    assert mismatches == {
+        "tenure_months": ["twelve", "3.5"],
+        "monthly_charges": ["abc"],
+        "signup_at": ["2024-13-45"],
+        "churned": ["maybe"],
+    }
 
 
 @pytest.mark.parametrize(
@@ -151,7 +174,9 @@ def test_binary_content_under_a_csv_name_is_refused_unparsed(
     assert named in violation.message
 
 
-def test_gzip_named_csv_gz_is_decompressed_and_validated(write_file: WriteFile, contract: DataContract) -> None:
+def test_gzip_named_csv_gz_is_decompressed_and_validated(
+    write_file: WriteFile, contract: DataContract
+) -> None:
     data = gzip.compress("\n".join([CHURN_HEADER, *GOOD_ROWS]).encode())
 
     report = validate_file(write_file(data, "data.csv.gz"), contract)
@@ -195,7 +220,9 @@ def test_missing_and_extra_columns(write_file: WriteFile, contract: DataContract
     report = validate_file(write_file([header, *[r.rsplit(",", 1)[0] + ",hi" for r in GOOD_ROWS]]), contract)
 
     assert {(v.kind, v.column) for v in report.violations} == {
-        (K.MISSING_COLUMN, "churned"), (K.UNEXPECTED_COLUMN, "notes")}
+        (K.MISSING_COLUMN, "churned"),
+        (K.UNEXPECTED_COLUMN, "notes"),
+    }
 
     ignoring = churn_contract(extra_columns="ignore")
     report = validate_file(write_file([CHURN_HEADER + ",notes", *[r + ",hi" for r in GOOD_ROWS]]), ignoring)
@@ -203,18 +230,26 @@ def test_missing_and_extra_columns(write_file: WriteFile, contract: DataContract
 
 
 def test_nulls_ranges_allowed_patterns_lengths_and_datetime_bounds(write_file: WriteFile) -> None:
-    contract = churn_contract(columns=[
-        {"name": "customer_id", "type": "string", "pattern": "^C[0-9]{6}$", "max_length": 7},
-        {"name": "tenure_months", "type": "integer", "min": 0, "max": 600},
-        {"name": "plan", "type": "category", "allowed": ["basic", "plus", "pro"]},
-        {"name": "signup_at", "type": "datetime", "min": "2000-01-01", "nullable": True},
-    ])
+    contract = churn_contract(
+        columns=[
+            {"name": "customer_id", "type": "string", "pattern": "^C[0-9]{6}$", "max_length": 7},
+            {"name": "tenure_months", "type": "integer", "min": 0, "max": 600},
+            {"name": "plan", "type": "category", "allowed": ["basic", "plus", "pro"]},
+            {"name": "signup_at", "type": "datetime", "min": "2000-01-01", "nullable": True},
+        ]
+    )
     rows = ["C000001,601,gold,1999-12-31", "X1,,basic,", "C0000012,-1,pro,2001-01-01"]
 
     report = validate_file(write_file(["customer_id,tenure_months,plan,signup_at", *rows]), contract)
 
-    assert _kinds(report) == {"pattern_mismatch": 2, "too_long": 1, "above_max": 1, "below_min": 2,
-                              "null_value": 1, "not_allowed": 1}
+    assert _kinds(report) == {
+        "pattern_mismatch": 2,
+        "too_long": 1,
+        "above_max": 1,
+        "below_min": 2,
+        "null_value": 1,
+        "not_allowed": 1,
+    }
     below = {v.column: [s.line for s in v.samples] for v in report.violations if v.kind is K.BELOW_MIN}
     assert below == {"tenure_months": [4], "signup_at": [2]}
 
@@ -223,8 +258,12 @@ def test_uniqueness_holds_across_batches(write_file: WriteFile, monkeypatch: pyt
     from mlops_core.validation import engine
 
     monkeypatch.setattr(engine, "BLOCK_SIZE", 4096)  # many small batches
-    contract = churn_contract(columns=[{"name": "id", "type": "string", "unique": True},
-                                       {"name": "n", "type": "integer", "unique": True}])
+    contract = churn_contract(
+        columns=[
+            {"name": "id", "type": "string", "unique": True},
+            {"name": "n", "type": "integer", "unique": True},
+        ]
+    )
     rows = [f"K{i:07d},{i}" for i in range(5000)] + ["K0000007,5000", "K0004999,7"]
 
     report = validate_file(write_file(["id,n", *rows]), contract)
@@ -232,7 +271,9 @@ def test_uniqueness_holds_across_batches(write_file: WriteFile, monkeypatch: pyt
     duplicates = {v.column: v for v in report.violations if v.kind is K.DUPLICATE_VALUE}
     assert {c: v.count for c, v in duplicates.items()} == {"id": 2, "n": 1}
     assert [(s.line, s.detail) for s in duplicates["id"].samples] == [
-        (5002, "same value as line 9"), (5003, "same value as line 5001")]
+        (5002, "same value as line 9"),
+        (5003, "same value as line 5001"),
+    ]
 
 
 def test_row_bounds(write_file: WriteFile) -> None:
@@ -244,10 +285,12 @@ def test_row_bounds(write_file: WriteFile) -> None:
 
 
 def test_pii_values_never_appear_in_the_report(write_file: WriteFile) -> None:
-    contract = churn_contract(columns=[
-        {"name": "email", "type": "string", "pii": True, "pattern": "@"},
-        {"name": "age", "type": "integer", "max": 120},
-    ])
+    contract = churn_contract(
+        columns=[
+            {"name": "email", "type": "string", "pii": True, "pattern": "@"},
+            {"name": "age", "type": "integer", "max": 120},
+        ]
+    )
     path = write_file(["email,age", "jane.doe.example,130", "lonely-secret", "bob@example.com,1,2"])
 
     report = validate_file(path, contract)
@@ -259,7 +302,9 @@ def test_pii_values_never_appear_in_the_report(write_file: WriteFile) -> None:
     assert report.sample_rows[0].values == {"email": "***", "age": "130"}
 
 
-def test_an_unterminated_quote_swallows_the_row_and_is_named(write_file: WriteFile, contract: DataContract) -> None:
+def test_an_unterminated_quote_swallows_the_row_and_is_named(
+    write_file: WriteFile, contract: DataContract
+) -> None:
     report = validate_file(write_file(CHURN_HEADER + '\n"C000001,12,29.5,basic,2024-01-05,false\n'), contract)
 
     assert _kinds(report) == {"short_row": 1, "too_few_rows": 1}
@@ -282,11 +327,14 @@ def test_blank_lines_are_named(write_file: WriteFile, contract: DataContract) ->
 
 
 def test_parquet_is_checked_with_its_own_types(tmp_path: Path) -> None:
-    contract = churn_contract(format="parquet", columns=[
-        {"name": "id", "type": "string", "unique": True},
-        {"name": "age", "type": "integer", "max": 120},
-        {"name": "score", "type": "float"},
-    ])
+    contract = churn_contract(
+        format="parquet",
+        columns=[
+            {"name": "id", "type": "string", "unique": True},
+            {"name": "age", "type": "integer", "max": 120},
+            {"name": "score", "type": "float"},
+        ],
+    )
     table = pa.table({"id": ["a", "b", "a"], "age": [1, 200, 3], "score": ["x", "y", "z"]})
     path = tmp_path / "data.parquet"
     pq.write_table(table, path)

@@ -12,7 +12,7 @@ import hashlib
 import re
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import yaml
 from pydantic import (
@@ -25,9 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-DatasetName = Annotated[
-    str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$", strip_whitespace=True)
-]
+DatasetName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$", strip_whitespace=True)]
 
 #: Upper bound for every contract, whatever it says: a header wider than this is refused
 #: after reading only the header line.
@@ -126,9 +124,7 @@ class ColumnSpec(_Strict):
                             f"for a datetime column, got {value!r}"
                         )
             else:
-                raise ValueError(
-                    f"min/max apply to integer, float and datetime columns, not {self.type}"
-                )
+                raise ValueError(f"min/max apply to integer, float and datetime columns, not {self.type}")
             if self.min is not None and self.max is not None and _bound(self.min) > _bound(self.max):
                 raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
         if self.type not in TEXT_TYPES:
@@ -240,11 +236,17 @@ def load_contract(text: str | bytes, source: str = "<contract>") -> DataContract
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "(document)"
-        raise ContractError(source, [ContractFieldError(field=where, message=f"not valid YAML: {exc}")]) from exc
+        raise ContractError(
+            source, [ContractFieldError(field=where, message=f"not valid YAML: {exc}")]
+        ) from exc
     if not isinstance(document, dict):
         raise ContractError(
             source,
-            [ContractFieldError(field="(document)", message="a contract is a YAML mapping with dataset and columns")],
+            [
+                ContractFieldError(
+                    field="(document)", message="a contract is a YAML mapping with dataset and columns"
+                )
+            ],
         )
     return contract_from_mapping(document, source)
 
@@ -258,7 +260,8 @@ def contract_from_mapping(document: dict[str, Any], source: str = "<contract>") 
 
 def _field_errors(exc: ValidationError, document: dict[str, Any]) -> list[ContractFieldError]:
     errors: list[ContractFieldError] = []
-    columns = document.get("columns") if isinstance(document.get("columns"), list) else []
+    declared = document.get("columns")
+    columns: list[Any] = declared if isinstance(declared, list) else []
     for error in exc.errors(include_url=False):
         errors.append(ContractFieldError(field=_field_path(error["loc"], columns), message=_message(error)))
     return errors

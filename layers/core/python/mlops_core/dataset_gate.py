@@ -17,10 +17,10 @@ from urllib.parse import unquote_plus
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .contracts import ContractError, DataContract, DataFormat, load_contract
-from .events import DatasetObject, DatasetRejected, DatasetValidated, EventPublisher
-from .object_store import ObjectMissing, ObjectStore
-from .validation import (
+from mlops_core.contracts import ContractError, DataContract, DataFormat, load_contract
+from mlops_core.events import DatasetObject, DatasetRejected, DatasetValidated, EventPublisher
+from mlops_core.object_store import ObjectMissing, ObjectStore
+from mlops_core.validation import (
     SourceInfo,
     ValidationReport,
     Violation,
@@ -103,12 +103,21 @@ def gate_upload(
     dataset = upload.dataset
     run_id = upload.run_id
     name = dataset if dataset is not None else UNKNOWN_DATASET
-    source = SourceInfo(uri=store.uri(upload.key), format=_format_of(upload.key), bytes=upload.size,
-                        version_id=upload.version_id, etag=upload.etag)
+    source = SourceInfo(
+        uri=store.uri(upload.key),
+        format=_format_of(upload.key),
+        bytes=upload.size,
+        version_id=upload.version_id,
+        etag=upload.etag,
+    )
     contract: DataContract | None = None
     if dataset is None:
-        report = _rejection(name, source, ViolationKind.CONTRACT_MISSING,
-                            f"uploads go under {INCOMING}/<dataset>/<file>; {upload.key!r} names no dataset")
+        report = _rejection(
+            name,
+            source,
+            ViolationKind.CONTRACT_MISSING,
+            f"uploads go under {INCOMING}/<dataset>/<file>; {upload.key!r} names no dataset",
+        )
     else:
         loaded = _load_contract(store, dataset, source)
         if isinstance(loaded, DataContract):
@@ -116,7 +125,9 @@ def gate_upload(
             report = _validate(upload, store, contract, source, scratch_dir)
         else:
             report = loaded
-    return _conclude(upload, store, publisher, name, run_id, report, contract)
+    return _conclude(
+        upload, store, publisher=publisher, dataset=name, run_id=run_id, report=report, contract=contract
+    )
 
 
 def _load_contract(store: ObjectStore, dataset: str, source: SourceInfo) -> DataContract | ValidationReport:
@@ -125,23 +136,38 @@ def _load_contract(store: ObjectStore, dataset: str, source: SourceInfo) -> Data
     try:
         text = store.read_text(key)
     except ObjectMissing:
-        return _rejection(dataset, source, ViolationKind.CONTRACT_MISSING,
-                                f"no data contract at {store.uri(key)}: upload one (see docs/contracts.md)")
+        return _rejection(
+            dataset,
+            source,
+            ViolationKind.CONTRACT_MISSING,
+            f"no data contract at {store.uri(key)}: upload one (see docs/contracts.md)",
+        )
     try:
         contract = load_contract(text, source=store.uri(key))
     except ContractError as error:
         samples = [ViolationSample(line=None, value=e.field, detail=e.message) for e in error.errors[:20]]
-        return _rejection(dataset, source, ViolationKind.CONTRACT_INVALID,
-                                f"the data contract {store.uri(key)} is invalid; fix the fields listed",
-                                samples=samples)
+        return _rejection(
+            dataset,
+            source,
+            ViolationKind.CONTRACT_INVALID,
+            f"the data contract {store.uri(key)} is invalid; fix the fields listed",
+            samples=samples,
+        )
     if contract.dataset != dataset:
-        return _rejection(dataset, source, ViolationKind.CONTRACT_INVALID,
-                                f"{store.uri(key)} says dataset {contract.dataset!r}, expected {dataset!r}")
+        return _rejection(
+            dataset,
+            source,
+            ViolationKind.CONTRACT_INVALID,
+            f"{store.uri(key)} says dataset {contract.dataset!r}, expected {dataset!r}",
+        )
     return contract
 
 
 def _validate(
-    upload: UploadedObject, store: ObjectStore, contract: DataContract, source: SourceInfo,
+    upload: UploadedObject,
+    store: ObjectStore,
+    contract: DataContract,
+    source: SourceInfo,
     scratch_dir: Path | None,
 ) -> ValidationReport:
     source.format = contract.format.value
@@ -159,13 +185,23 @@ def _validate(
                 return report
         return validate_csv_stream(store.open(upload.key, upload.version_id), contract, source=source)
     except ObjectMissing:
-        return _rejection(contract.dataset, source, ViolationKind.OBJECT_MISSING,
-                          "the object was deleted before it could be validated")
+        return _rejection(
+            contract.dataset,
+            source,
+            ViolationKind.OBJECT_MISSING,
+            "the object was deleted before it could be validated",
+        )
 
 
 def _conclude(
-    upload: UploadedObject, store: ObjectStore, publisher: EventPublisher, dataset: str, run_id: str,
-    report: ValidationReport, contract: DataContract | None,
+    upload: UploadedObject,
+    store: ObjectStore,
+    *,
+    publisher: EventPublisher,
+    dataset: str,
+    run_id: str,
+    report: ValidationReport,
+    contract: DataContract | None,
 ) -> GateOutcome:
     report_key = f"{REPORTS}/{dataset}/{run_id}.json"
     area = VALIDATED if report.valid else QUARANTINE
@@ -176,31 +212,72 @@ def _conclude(
         destination = None
         if report.valid:
             report = report.model_copy(update={"valid": False})
-            report.violations.append(Violation(kind=ViolationKind.OBJECT_MISSING, count=1,
-                                               message="the object was deleted before it could be copied"))
+            report.violations.append(
+                Violation(
+                    kind=ViolationKind.OBJECT_MISSING,
+                    count=1,
+                    message="the object was deleted before it could be copied",
+                )
+            )
     store.put_json(report_key, report.model_dump_json(indent=2))
     destination_uri = store.uri(destination) if destination else None
-    obj = DatasetObject(bucket=upload.bucket, key=upload.key, version_id=upload.version_id, etag=upload.etag,
-                        size=upload.size, sha256=report.source.sha256)
+    obj = DatasetObject(
+        bucket=upload.bucket,
+        key=upload.key,
+        version_id=upload.version_id,
+        etag=upload.etag,
+        size=upload.size,
+        sha256=report.source.sha256,
+    )
     counts = report.counts_by_kind()
     now = datetime.now(UTC)
     if report.valid and contract is not None and destination_uri is not None:
         reason = f"{report.rows} rows met contract v{contract.version}"
-        publisher.publish([DatasetValidated(
-            dataset=dataset, run_id=run_id, source=obj, validated_uri=destination_uri,
-            report_uri=store.uri(report_key), rows=report.rows, columns=report.columns,
-            contract_version=contract.version, contract_sha256=contract.fingerprint(), validated_at=now,
-        )])
+        publisher.publish(
+            [
+                DatasetValidated(
+                    dataset=dataset,
+                    run_id=run_id,
+                    source=obj,
+                    validated_uri=destination_uri,
+                    report_uri=store.uri(report_key),
+                    rows=report.rows,
+                    columns=report.columns,
+                    contract_version=contract.version,
+                    contract_sha256=contract.fingerprint(),
+                    validated_at=now,
+                )
+            ]
+        )
     else:
         reason = _reason(report)
-        publisher.publish([DatasetRejected(
-            dataset=dataset, run_id=run_id, source=obj, quarantine_uri=destination_uri,
-            report_uri=store.uri(report_key), reason=reason, violations=counts,
-            contract_version=contract.version if contract else None, rejected_at=now,
-        )])
-    return GateOutcome(dataset=dataset, run_id=run_id, valid=report.valid, destination_uri=destination_uri,
-                       report_uri=store.uri(report_key), rows=report.rows, violations=counts, reason=reason,
-                       seconds=report.seconds, bytes=upload.size)
+        publisher.publish(
+            [
+                DatasetRejected(
+                    dataset=dataset,
+                    run_id=run_id,
+                    source=obj,
+                    quarantine_uri=destination_uri,
+                    report_uri=store.uri(report_key),
+                    reason=reason,
+                    violations=counts,
+                    contract_version=contract.version if contract else None,
+                    rejected_at=now,
+                )
+            ]
+        )
+    return GateOutcome(
+        dataset=dataset,
+        run_id=run_id,
+        valid=report.valid,
+        destination_uri=destination_uri,
+        report_uri=store.uri(report_key),
+        rows=report.rows,
+        violations=counts,
+        reason=reason,
+        seconds=report.seconds,
+        bytes=upload.size,
+    )
 
 
 def _reason(report: ValidationReport) -> str:
@@ -214,13 +291,23 @@ def _reason(report: ValidationReport) -> str:
 
 
 def _rejection(
-    dataset: str, source: SourceInfo, kind: ViolationKind, message: str,
+    dataset: str,
+    source: SourceInfo,
+    kind: ViolationKind,
+    message: str,
     samples: list[ViolationSample] | None = None,
 ) -> ValidationReport:
     now = datetime.now(UTC)
-    return ValidationReport(dataset=dataset, source=source, valid=False, rows=0, started_at=now, finished_at=now,
-                            seconds=0.0, violations=[Violation(kind=kind, count=1, message=message,
-                                                               samples=samples or [])])
+    return ValidationReport(
+        dataset=dataset,
+        source=source,
+        valid=False,
+        rows=0,
+        started_at=now,
+        finished_at=now,
+        seconds=0.0,
+        violations=[Violation(kind=kind, count=1, message=message, samples=samples or [])],
+    )
 
 
 def _format_of(key: str) -> str:

@@ -66,7 +66,9 @@ class DatasetRejected(EventDetail):
     dataset: str
     run_id: str
     source: DatasetObject
-    quarantine_uri: str | None = Field(description="None only when the object was gone before it could be copied")
+    quarantine_uri: str | None = Field(
+        description="None only when the object was gone before it could be copied"
+    )
     report_uri: str
     reason: str = Field(description="one line for humans; the report has every violation")
     violations: dict[str, int] = Field(description="violation kind -> count; values never appear here")

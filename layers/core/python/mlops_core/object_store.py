@@ -8,11 +8,15 @@ being validated cannot mix two uploads.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from .validation.guarded_stream import ReadableBytes
+from botocore.exceptions import ClientError
+
+from mlops_core.validation.guarded_stream import ReadableBytes
 
 
 @dataclass(frozen=True)
@@ -61,8 +65,12 @@ class S3ObjectStore:
     def head(self, key: str, version_id: str | None = None) -> ObjectInfo:
         with _missing_as_lookup(key):
             response = self._client.head_object(Bucket=self.bucket, Key=key, **_version(version_id))
-        return ObjectInfo(key=key, size=int(response["ContentLength"]), version_id=response.get("VersionId"),
-                          etag=str(response.get("ETag", "")).strip('"') or None)
+        return ObjectInfo(
+            key=key,
+            size=int(response["ContentLength"]),
+            version_id=response.get("VersionId"),
+            etag=str(response.get("ETag", "")).strip('"') or None,
+        )
 
     def open(self, key: str, version_id: str | None = None) -> ReadableBytes:
         with _missing_as_lookup(key):
@@ -94,17 +102,12 @@ def _version(version_id: str | None) -> dict[str, str]:
     return {"VersionId": version_id} if version_id and version_id != "null" else {}
 
 
-class _missing_as_lookup:  # noqa: N801 - used as a context manager, reads like a clause
-    def __init__(self, key: str) -> None:
-        self._key = key
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, _tb: object) -> bool:
-        response = getattr(error, "response", None)
-        if isinstance(response, dict):
-            code = str(response.get("Error", {}).get("Code", ""))
-            if code in _MISSING_CODES:
-                raise ObjectMissing(self._key) from error
-        return False
+@contextmanager
+def _missing_as_lookup(key: str) -> Iterator[None]:
+    """S3's "no such key/version" as :class:`ObjectMissing`; every other error unchanged."""
+    try:
+        yield
+    except ClientError as error:
+        if str(error.response.get("Error", {}).get("Code", "")) in _MISSING_CODES:
+            raise ObjectMissing(key) from error
+        raise

@@ -1,7 +1,14 @@
 """Validation of uploaded datasets against their data contracts."""
 
-from .engine import validate_csv_stream, validate_file, validate_parquet
-from .report import SampleRow, SourceInfo, ValidationReport, Violation, ViolationKind, ViolationSample
+from mlops_core.validation.engine import validate_csv_stream, validate_file, validate_parquet
+from mlops_core.validation.report import (
+    SampleRow,
+    SourceInfo,
+    ValidationReport,
+    Violation,
+    ViolationKind,
+    ViolationSample,
+)
 
 __all__ = [
     "SampleRow",

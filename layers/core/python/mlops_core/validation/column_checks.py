@@ -17,12 +17,17 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..contracts import ColumnSpec, ColumnType, CsvOptions
-from .report import MASK, MAX_SAMPLES, Violation, ViolationKind, ViolationSample
+from mlops_core.contracts import ColumnSpec, ColumnType, CsvOptions
+from mlops_core.validation.report import MASK, MAX_SAMPLES, Violation, ViolationKind, ViolationSample
 
 _INTEGER_TEXT = r"^[+-]?[0-9]+$"
-_FLOAT_TEXT = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$|^[+-]?([Ii]nf(inity)?|INF(INITY)?|[Nn]a[Nn]|NAN)$"
-_ISO_TEXT = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?)?(Z|[+-][0-9]{2}:?[0-9]{2})?$"
+_FLOAT_TEXT = (
+    r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$|^[+-]?([Ii]nf(inity)?|INF(INITY)?|[Nn]a[Nn]|NAN)$"
+)
+_ISO_TEXT = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    r"([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?)?(Z|[+-][0-9]{2}:?[0-9]{2})?$"
+)
 
 LineOf = Callable[[int], int | None]
 """Maps a batch-relative row index to its line number in the file."""
@@ -65,8 +70,14 @@ class ColumnChecker:
         self._nulls(values, line_of, findings)
         typed, mismatched = self._convert(values, valid)
         if mismatched is not None:
-            self._flag(ViolationKind.TYPE_MISMATCH, mismatched, values, line_of, findings,
-                       f"values that are not {self._type_phrase()}")
+            self._flag(
+                ViolationKind.TYPE_MISMATCH,
+                mismatched,
+                values,
+                line_of=line_of,
+                findings=findings,
+                message=f"values that are not {self._type_phrase()}",
+            )
         self._rules(typed, values, first_row, line_of, findings)
 
     def check_typed(self, values: pa.Array, first_row: int, line_of: LineOf, findings: BatchFindings) -> None:
@@ -90,46 +101,91 @@ class ColumnChecker:
     def _nulls(self, values: pa.Array, line_of: LineOf, findings: BatchFindings) -> None:
         if self.spec.nullable or values.null_count == 0:
             return
-        self._flag(ViolationKind.NULL_VALUE, pc.is_null(values), values, line_of, findings,
-                   "empty values in a column that is not nullable")
+        self._flag(
+            ViolationKind.NULL_VALUE,
+            pc.is_null(values),
+            values,
+            line_of=line_of,
+            findings=findings,
+            message="empty values in a column that is not nullable",
+        )
 
-    def _rules(self, typed: pa.Array, shown: pa.Array, first_row: int, line_of: LineOf,
-               findings: BatchFindings) -> None:
+    def _rules(
+        self, typed: pa.Array, shown: pa.Array, first_row: int, line_of: LineOf, findings: BatchFindings
+    ) -> None:
         spec = self.spec
         if spec.type is ColumnType.FLOAT:
             finite = pc.is_finite(typed)
             non_finite = pc.invert(finite)
             if pc.any(non_finite).as_py():
-                self._flag(ViolationKind.NON_FINITE, non_finite, shown, line_of, findings,
-                           "inf, -inf or NaN where a finite number is required")
+                self._flag(
+                    ViolationKind.NON_FINITE,
+                    non_finite,
+                    shown,
+                    line_of=line_of,
+                    findings=findings,
+                    message="inf, -inf or NaN where a finite number is required",
+                )
                 # Already named: keep them out of the range and allowed-value checks.
                 typed = pc.if_else(finite, typed, pa.scalar(None, typed.type))
         if spec.min is not None:
             below = pc.less(typed, self._bound(spec.min, typed.type))
             if pc.any(below).as_py():
-                self._flag(ViolationKind.BELOW_MIN, below, shown, line_of, findings, f"values below min {spec.min}")
+                self._flag(
+                    ViolationKind.BELOW_MIN,
+                    below,
+                    shown,
+                    line_of=line_of,
+                    findings=findings,
+                    message=f"values below min {spec.min}",
+                )
         if spec.max is not None:
             above = pc.greater(typed, self._bound(spec.max, typed.type))
             if pc.any(above).as_py():
-                self._flag(ViolationKind.ABOVE_MAX, above, shown, line_of, findings, f"values above max {spec.max}")
+                self._flag(
+                    ViolationKind.ABOVE_MAX,
+                    above,
+                    shown,
+                    line_of=line_of,
+                    findings=findings,
+                    message=f"values above max {spec.max}",
+                )
         if spec.allowed is not None:
             value_set = self._typed_allowed if self._typed_allowed is not None else self._allowed_text
             probe = pc.cast(typed, pa.float64()) if self._typed_allowed is not None else typed
             outside = pc.and_(pc.is_valid(probe), pc.invert(pc.is_in(probe, value_set=value_set)))
             if pc.any(outside).as_py():
-                self._flag(ViolationKind.NOT_ALLOWED, outside, shown, line_of, findings,
-                           f"values outside allowed {spec.allowed_text}")
+                self._flag(
+                    ViolationKind.NOT_ALLOWED,
+                    outside,
+                    shown,
+                    line_of=line_of,
+                    findings=findings,
+                    message=f"values outside allowed {spec.allowed_text}",
+                )
         if spec.pattern is not None:
             matched = pc.match_substring_regex(typed, spec.pattern)
             mismatch = pc.invert(matched)
             if pc.any(mismatch).as_py():
-                self._flag(ViolationKind.PATTERN_MISMATCH, mismatch, shown, line_of, findings,
-                           f"values that do not match the pattern {spec.pattern}")
+                self._flag(
+                    ViolationKind.PATTERN_MISMATCH,
+                    mismatch,
+                    shown,
+                    line_of=line_of,
+                    findings=findings,
+                    message=f"values that do not match the pattern {spec.pattern}",
+                )
         if spec.max_length is not None:
             too_long = pc.greater(pc.utf8_length(typed), spec.max_length)
             if pc.any(too_long).as_py():
-                self._flag(ViolationKind.TOO_LONG, too_long, shown, line_of, findings,
-                           f"values longer than max_length {spec.max_length}")
+                self._flag(
+                    ViolationKind.TOO_LONG,
+                    too_long,
+                    shown,
+                    line_of=line_of,
+                    findings=findings,
+                    message=f"values longer than max_length {spec.max_length}",
+                )
         if spec.unique:
             self._collect_fingerprints(typed, first_row)
 
@@ -143,8 +199,11 @@ class ColumnChecker:
             ok = pc.is_in(text, value_set=self._bool_text)
             typed = pc.is_in(text, value_set=pa.array(self._csv.true_values, pa.string()))
             return self._mask_invalid(typed, ok, valid)
-        target = {ColumnType.INTEGER: pa.int64(), ColumnType.FLOAT: pa.float64(),
-                  ColumnType.DATETIME: pa.timestamp("us")}[kind]
+        target = {
+            ColumnType.INTEGER: pa.int64(),
+            ColumnType.FLOAT: pa.float64(),
+            ColumnType.DATETIME: pa.timestamp("us"),
+        }[kind]
         try:
             # Fast path: a clean batch converts in one kernel call.
             return pc.cast(text, target), None
@@ -194,8 +253,10 @@ class ColumnChecker:
             if moment.tzinfo is not None:
                 moment = moment.astimezone(UTC).replace(tzinfo=None)
             return pa.scalar(moment, pa.timestamp("us"))
-        return pa.scalar(float(bound), pa.float64()) if pa.types.is_floating(arrow_type) else pa.scalar(
-            bound if isinstance(bound, int) else float(bound)
+        return (
+            pa.scalar(float(bound), pa.float64())
+            if pa.types.is_floating(arrow_type)
+            else pa.scalar(bound if isinstance(bound, int) else float(bound))
         )
 
     def _type_phrase(self) -> str:
@@ -207,8 +268,16 @@ class ColumnChecker:
         }.get(self.spec.type, str(self.spec.type))
 
     # -- bookkeeping ----------------------------------------------------------------------
-    def _flag(self, kind: ViolationKind, mask: pa.Array, shown: pa.Array, line_of: LineOf,
-              findings: BatchFindings, message: str) -> None:
+    def _flag(
+        self,
+        kind: ViolationKind,
+        mask: pa.Array,
+        shown: pa.Array,
+        *,
+        line_of: LineOf,
+        findings: BatchFindings,
+        message: str,
+    ) -> None:
         mask = pc.fill_null(mask, False)
         count = pc.sum(mask).as_py() or 0
         if not count:
@@ -250,8 +319,9 @@ class ColumnChecker:
         tally.count += int(repeat.size)
         # The first occurrence of each run is the earliest row (stable sort), so samples
         # name the line that repeats and the line it repeats.
-        run_start = np.maximum.accumulate(np.where(np.r_[True, ordered[1:] != ordered[:-1]],
-                                                   np.arange(ordered.size), 0))
+        run_start = np.maximum.accumulate(
+            np.where(np.r_[True, ordered[1:] != ordered[:-1]], np.arange(ordered.size), 0)
+        )
         repeats_sorted = sorted(repeat.tolist(), key=lambda i: int(rows[order[i]]))
         for i in repeats_sorted[:MAX_SAMPLES]:
             line = line_of_row(int(rows[order[i]]))
@@ -267,12 +337,12 @@ def _fingerprint(values: pa.Array) -> np.ndarray:
     """64-bit fingerprints, equal for equal values. Exact for numbers and times."""
     kind = values.type
     if pa.types.is_integer(kind) or pa.types.is_timestamp(kind):
-        return values.cast(pa.int64()).to_numpy(zero_copy_only=False).view(np.uint64)
+        return np.asarray(values.cast(pa.int64()).to_numpy(zero_copy_only=False)).view(np.uint64)
     if pa.types.is_floating(kind):
-        floats = values.cast(pa.float64()).to_numpy(zero_copy_only=False) + 0.0  # -0.0 == 0.0
+        floats = np.asarray(values.cast(pa.float64()).to_numpy(zero_copy_only=False)) + 0.0  # -0.0 == 0.0
         return floats.view(np.uint64)
     if pa.types.is_boolean(kind):
-        return values.cast(pa.int64()).to_numpy(zero_copy_only=False).view(np.uint64)
+        return np.asarray(values.cast(pa.int64()).to_numpy(zero_copy_only=False)).view(np.uint64)
     return _fnv1a(values.cast(pa.large_string()))
 
 

@@ -23,10 +23,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
-from ..contracts import ColumnSpec, ColumnType, DataContract, DataFormat, ExtraColumns
-from .column_checks import BatchFindings, ColumnChecker
-from .guarded_stream import GuardedStream, ReadableBytes, StreamViolation, sniff_binary
-from .report import (
+from mlops_core.contracts import ColumnSpec, ColumnType, DataContract, DataFormat, ExtraColumns
+from mlops_core.validation.column_checks import BatchFindings, ColumnChecker
+from mlops_core.validation.guarded_stream import GuardedStream, ReadableBytes, StreamViolation, sniff_binary
+from mlops_core.validation.report import (
     MASK,
     MAX_SAMPLES,
     SampleRow,
@@ -90,14 +90,20 @@ def validate_csv_stream(
         stream = _open_guarded(raw, source, contract, progress)
         header = _read_header(stream, contract)
         run.columns = header
-        present = _check_header(run, header)
+        present = check_columns(run, header)
         _read_rows(run, stream, header, present)
         source.sha256 = stream.sha256 if stream.exhausted else None
     except FatalViolation as stop:
         run.stop(stop.violation)
     except StreamViolation as stop:
-        run.stop(Violation(kind=stop.kind, count=1, message=stop.message,
-                           samples=[ViolationSample(line=stop.line)] if stop.line else []))
+        run.stop(
+            Violation(
+                kind=stop.kind,
+                count=1,
+                message=stop.message,
+                samples=[ViolationSample(line=stop.line)] if stop.line else [],
+            )
+        )
     return run.report()
 
 
@@ -109,7 +115,7 @@ def validate_parquet(
     progress: Progress | None = None,
 ) -> ValidationReport:
     """Validate a local Parquet file, row group by row group."""
-    from .parquet_reader import read_parquet  # noqa: PLC0415 - only Parquet needs pyarrow.parquet
+    from mlops_core.validation.parquet_reader import read_parquet  # noqa: PLC0415 - only Parquet needs pyarrow.parquet
 
     run = _Run(contract, source, line_numbers="row")
     try:
@@ -123,13 +129,18 @@ def validate_parquet(
 # -- the steps of a CSV run ---------------------------------------------------------------
 def _precheck_size(source: SourceInfo, contract: DataContract) -> None:
     if source.bytes == 0:
-        raise FatalViolation(Violation(kind=ViolationKind.EMPTY_FILE, count=1, message="the file is empty (0 bytes)"))
+        raise FatalViolation(
+            Violation(kind=ViolationKind.EMPTY_FILE, count=1, message="the file is empty (0 bytes)")
+        )
     if source.bytes > contract.max_bytes:
-        raise FatalViolation(Violation(
-            kind=ViolationKind.OBJECT_TOO_LARGE, count=1,
-            message=f"the object is {source.bytes} bytes, over max_bytes ({contract.max_bytes}); "
-            "it was not read. Raise max_bytes in the contract or split the file",
-        ))
+        raise FatalViolation(
+            Violation(
+                kind=ViolationKind.OBJECT_TOO_LARGE,
+                count=1,
+                message=f"the object is {source.bytes} bytes, over max_bytes ({contract.max_bytes}); "
+                "it was not read. Raise max_bytes in the contract or split the file",
+            )
+        )
 
 
 class _Prefixed:
@@ -157,60 +168,94 @@ def _open_guarded(
     compressed = source.uri.endswith(".gz")
     if binary is not None and not (compressed and head.startswith(b"\x1f\x8b")):
         hint = " Name it .csv.gz to have it decompressed." if head.startswith(b"\x1f\x8b") else ""
-        raise FatalViolation(Violation(
-            kind=ViolationKind.BINARY_CONTENT, count=1,
-            message=f"the object holds {binary}, not CSV text: upload a UTF-8 CSV file.{hint}",
-        ))
+        raise FatalViolation(
+            Violation(
+                kind=ViolationKind.BINARY_CONTENT,
+                count=1,
+                message=f"the object holds {binary}, not CSV text: upload a UTF-8 CSV file.{hint}",
+            )
+        )
     total = source.bytes
     report_progress = (lambda done: progress(done, total)) if progress is not None else None
-    return GuardedStream(_Prefixed(head, raw), max_output_bytes=contract.max_bytes,
-                         gzip=compressed, progress=report_progress)
+    return GuardedStream(
+        _Prefixed(head, raw), max_output_bytes=contract.max_bytes, gzip=compressed, progress=report_progress
+    )
 
 
 def _read_header(stream: GuardedStream, contract: DataContract) -> list[str]:
     text = stream.peek(HEADER_LIMIT)
     if not text.strip():
-        raise FatalViolation(Violation(kind=ViolationKind.EMPTY_FILE, count=1,
-                                       message="the file has no header and no data"))
+        raise FatalViolation(
+            Violation(kind=ViolationKind.EMPTY_FILE, count=1, message="the file has no header and no data")
+        )
     end = text.find(b"\n")
     if end < 0 and len(text) >= HEADER_LIMIT:
-        raise FatalViolation(Violation(
-            kind=ViolationKind.TOO_MANY_COLUMNS, count=1,
-            message=f"the header line is longer than {HEADER_LIMIT} bytes; max_columns is {contract.max_columns}",
-        ))
+        raise FatalViolation(
+            Violation(
+                kind=ViolationKind.TOO_MANY_COLUMNS,
+                count=1,
+                message=f"the header line is longer than {HEADER_LIMIT} bytes "
+                f"(max_columns is {contract.max_columns}); the file was not read further",
+            )
+        )
     line = text[: end if end >= 0 else len(text)].decode("utf-8").rstrip("\r")
     options = contract.csv
-    fields = next(csv.reader(io.StringIO(line), delimiter=options.delimiter, quotechar=options.quote_char), [])
-    if len(fields) > contract.max_columns:
-        raise FatalViolation(Violation(
-            kind=ViolationKind.TOO_MANY_COLUMNS, count=1,
-            message=f"the header has {len(fields)} columns, over max_columns ({contract.max_columns}); "
-            "the file was not read further",
-        ))
-    duplicates = sorted({name for name in fields if fields.count(name) > 1})
-    if duplicates:
-        raise FatalViolation(Violation(
-            kind=ViolationKind.DUPLICATE_HEADER, count=len(duplicates),
-            message=f"the header names {duplicates} more than once; each column needs a unique name",
-            samples=[ViolationSample(line=1, value=name) for name in duplicates[:MAX_SAMPLES]],
-        ))
+    fields = next(
+        csv.reader(io.StringIO(line), delimiter=options.delimiter, quotechar=options.quote_char), []
+    )
+    check_header_names(fields, contract)
     return fields
 
 
-def _check_header(run: _Run, header: list[str]) -> list[ColumnSpec]:
+def check_header_names(names: list[str], contract: DataContract) -> None:
+    """Refuse a header too wide to read or with a name twice (pandas would rename it a.1)."""
+    if len(names) > contract.max_columns:
+        raise FatalViolation(
+            Violation(
+                kind=ViolationKind.TOO_MANY_COLUMNS,
+                count=1,
+                message=f"the header has {len(names)} columns, over max_columns ({contract.max_columns}); "
+                "the file was not read further",
+            )
+        )
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise FatalViolation(
+            Violation(
+                kind=ViolationKind.DUPLICATE_HEADER,
+                count=len(duplicates),
+                message=f"the header names {duplicates} more than once; each column needs a unique name",
+                samples=[ViolationSample(line=1, value=name) for name in duplicates[:MAX_SAMPLES]],
+            )
+        )
+
+
+def check_columns(run: _Run, header: list[str]) -> list[ColumnSpec]:
+    """Missing and unexpected columns; returns the contract columns the file has."""
     contract = run.contract
     found = set(header)
     for spec in contract.columns:
         if spec.name not in found:
-            run.add(Violation(kind=ViolationKind.MISSING_COLUMN, column=spec.name, count=1,
-                              message=f"column {spec.name!r} is in the contract but not in the file"))
+            run.add(
+                Violation(
+                    kind=ViolationKind.MISSING_COLUMN,
+                    column=spec.name,
+                    count=1,
+                    message=f"column {spec.name!r} is in the contract but not in the file",
+                )
+            )
     if contract.extra_columns is ExtraColumns.REJECT:
         for name in header:
             if name not in contract.column_names:
-                run.add(Violation(
-                    kind=ViolationKind.UNEXPECTED_COLUMN, column=name, count=1,
-                    message=f"column {name!r} is not in the contract (set extra_columns: ignore to allow it)",
-                ))
+                run.add(
+                    Violation(
+                        kind=ViolationKind.UNEXPECTED_COLUMN,
+                        column=name,
+                        count=1,
+                        message=f"column {name!r} is not in the contract "
+                        "(remove it, add it to the contract, or set extra_columns: ignore)",
+                    )
+                )
     return [spec for spec in contract.columns if spec.name in found]
 
 
@@ -253,10 +298,13 @@ def _read_rows(run: _Run, stream: GuardedStream, header: list[str], present: lis
             while pending:
                 pending.popleft().result()
     except pa.ArrowInvalid as exc:
-        raise FatalViolation(Violation(
-            kind=ViolationKind.MALFORMED_FILE, count=1,
-            message=f"the CSV cannot be parsed after line {run.line_of_row(run.parsed_rows)}: {exc}",
-        )) from exc
+        raise FatalViolation(
+            Violation(
+                kind=ViolationKind.MALFORMED_FILE,
+                count=1,
+                message=f"the CSV cannot be parsed after line {run.line_of_row(run.parsed_rows)}: {exc}",
+            )
+        ) from exc
     finally:
         reader.close()
 
@@ -307,10 +355,13 @@ class _Run:
             self._long_count += 1
         if len(samples) < MAX_SAMPLES:
             text = row.text if not self._pii else MASK
-            samples.append(ViolationSample(
-                line=line, value=text[:200],
-                detail=f"expected {row.expected_columns} fields, found {row.actual_columns}",
-            ))
+            samples.append(
+                ViolationSample(
+                    line=line,
+                    value=text[:200],
+                    detail=f"expected {row.expected_columns} fields, found {row.actual_columns}",
+                )
+            )
         return "skip"
 
     def line_of_row(self, row: int) -> int | None:
@@ -344,8 +395,9 @@ class _Run:
             self._empty_rows_in(batch, line_of, findings)
         self._sample_rows(batch, findings, line_of)
 
-    def _empty_rows_in(self, batch: pa.RecordBatch, line_of: Callable[[int], int | None],
-                       findings: BatchFindings) -> None:
+    def _empty_rows_in(
+        self, batch: pa.RecordBatch, line_of: Callable[[int], int | None], findings: BatchFindings
+    ) -> None:
         if batch.column(0).null_count == 0:
             return
         empty = pc.is_null(batch.column(0))
@@ -360,8 +412,9 @@ class _Run:
             if len(self._empty_samples) < MAX_SAMPLES:
                 self._empty_samples.append(ViolationSample(line=line_of(index)))
 
-    def _sample_rows(self, batch: pa.RecordBatch, findings: BatchFindings,
-                     line_of: Callable[[int], int | None]) -> None:
+    def _sample_rows(
+        self, batch: pa.RecordBatch, findings: BatchFindings, line_of: Callable[[int], int | None]
+    ) -> None:
         room = MAX_SAMPLES - len(self.sample_rows)
         if room <= 0 or not findings.bad_rows:
             return
@@ -399,43 +452,89 @@ class _Run:
 
     def _row_violations(self) -> None:
         if self._short_count:
-            self.add(Violation(kind=ViolationKind.SHORT_ROW, count=self._short_count, samples=self._short,
-                               message="rows with fewer fields than the header (they were not read)"))
+            self.add(
+                Violation(
+                    kind=ViolationKind.SHORT_ROW,
+                    count=self._short_count,
+                    samples=self._short,
+                    message="rows with fewer fields than the header (they were not read)",
+                )
+            )
         if self._long_count:
-            self.add(Violation(kind=ViolationKind.LONG_ROW, count=self._long_count, samples=self._long,
-                               message="rows with more fields than the header (they were not read)"))
+            self.add(
+                Violation(
+                    kind=ViolationKind.LONG_ROW,
+                    count=self._long_count,
+                    samples=self._long,
+                    message="rows with more fields than the header (they were not read)",
+                )
+            )
         if self._empty_rows:
-            self.add(Violation(kind=ViolationKind.EMPTY_ROW, count=self._empty_rows, samples=self._empty_samples,
-                               message="blank rows, with no value in any column"))
+            self.add(
+                Violation(
+                    kind=ViolationKind.EMPTY_ROW,
+                    count=self._empty_rows,
+                    samples=self._empty_samples,
+                    message="blank rows, with no value in any column",
+                )
+            )
         fatal = any(v.kind in _FATAL_BEFORE_ROWS for v in self.violations)
         if fatal:
             return
         contract = self.contract
         if self.rows == 0 and not self._short_count and not self._long_count:
-            self.add(Violation(kind=ViolationKind.NO_DATA_ROWS, count=1,
-                               message="the file has a header but no data rows"))
+            self.add(
+                Violation(
+                    kind=ViolationKind.NO_DATA_ROWS, count=1, message="the file has a header but no data rows"
+                )
+            )
         elif self.rows < contract.min_rows:
-            self.add(Violation(kind=ViolationKind.TOO_FEW_ROWS, count=1,
-                               message=f"{self.rows} rows, fewer than min_rows ({contract.min_rows})"))
+            self.add(
+                Violation(
+                    kind=ViolationKind.TOO_FEW_ROWS,
+                    count=1,
+                    message=f"{self.rows} rows, fewer than min_rows ({contract.min_rows})",
+                )
+            )
         if contract.max_rows is not None and self.rows > contract.max_rows:
-            self.add(Violation(kind=ViolationKind.TOO_MANY_ROWS, count=1,
-                               message=f"more than max_rows ({contract.max_rows}) rows"))
+            self.add(
+                Violation(
+                    kind=ViolationKind.TOO_MANY_ROWS,
+                    count=1,
+                    message=f"more than max_rows ({contract.max_rows}) rows",
+                )
+            )
 
 
-_FATAL_BEFORE_ROWS = frozenset({
-    ViolationKind.EMPTY_FILE, ViolationKind.OBJECT_TOO_LARGE, ViolationKind.BINARY_CONTENT,
-    ViolationKind.DECOMPRESSED_TOO_LARGE, ViolationKind.INVALID_ENCODING, ViolationKind.NUL_BYTE,
-    ViolationKind.MALFORMED_FILE, ViolationKind.TOO_MANY_COLUMNS, ViolationKind.DUPLICATE_HEADER,
-})
+_FATAL_BEFORE_ROWS = frozenset(
+    {
+        ViolationKind.EMPTY_FILE,
+        ViolationKind.OBJECT_TOO_LARGE,
+        ViolationKind.BINARY_CONTENT,
+        ViolationKind.DECOMPRESSED_TOO_LARGE,
+        ViolationKind.INVALID_ENCODING,
+        ViolationKind.NUL_BYTE,
+        ViolationKind.MALFORMED_FILE,
+        ViolationKind.TOO_MANY_COLUMNS,
+        ViolationKind.DUPLICATE_HEADER,
+    }
+)
 
 # Column types a Parquet physical type may carry, checked by parquet_reader.
 PARQUET_COMPATIBLE: dict[ColumnType, Callable[[pa.DataType], bool]] = {
     ColumnType.INTEGER: pa.types.is_integer,
     ColumnType.FLOAT: lambda t: pa.types.is_floating(t) or pa.types.is_integer(t) or pa.types.is_decimal(t),
     ColumnType.BOOLEAN: pa.types.is_boolean,
-    ColumnType.STRING: lambda t: pa.types.is_string(t) or pa.types.is_large_string(t)
-    or (pa.types.is_dictionary(t) and pa.types.is_string(t.value_type)),
-    ColumnType.CATEGORY: lambda t: pa.types.is_string(t) or pa.types.is_large_string(t)
-    or pa.types.is_dictionary(t) or pa.types.is_integer(t),
+    ColumnType.STRING: lambda t: (
+        pa.types.is_string(t)
+        or pa.types.is_large_string(t)
+        or (pa.types.is_dictionary(t) and pa.types.is_string(t.value_type))
+    ),
+    ColumnType.CATEGORY: lambda t: (
+        pa.types.is_string(t)
+        or pa.types.is_large_string(t)
+        or pa.types.is_dictionary(t)
+        or pa.types.is_integer(t)
+    ),
     ColumnType.DATETIME: lambda t: pa.types.is_timestamp(t) or pa.types.is_date(t),
 }

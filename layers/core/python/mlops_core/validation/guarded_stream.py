@@ -14,7 +14,7 @@ import zlib
 from collections.abc import Callable
 from typing import Protocol
 
-from .report import ViolationKind
+from mlops_core.validation.report import ViolationKind
 
 BOM_UTF8 = b"\xef\xbb\xbf"
 
@@ -184,8 +184,7 @@ class GuardedStream:
             line = self._line_at(text, max(exc.start - held, 0))
             raise StreamViolation(
                 ViolationKind.INVALID_ENCODING,
-                f"invalid UTF-8 at line {line} (byte 0x{exc.object[exc.start]:02x}): "
-                "save the file as UTF-8",
+                f"invalid UTF-8 at line {line} (byte 0x{exc.object[exc.start]:02x}): save the file as UTF-8",
                 line,
             ) from exc
         self.lines_before += text.count(b"\n")

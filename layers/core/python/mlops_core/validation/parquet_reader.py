@@ -13,19 +13,24 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..contracts import ExtraColumns
-from .column_checks import ColumnChecker
-from .guarded_stream import sniff_binary
-from .report import MAX_SAMPLES, Violation, ViolationKind, ViolationSample
+from mlops_core.validation.column_checks import ColumnChecker
+from mlops_core.validation.guarded_stream import sniff_binary
+from mlops_core.validation.report import Violation, ViolationKind
 
 if TYPE_CHECKING:
-    from .engine import Progress, _Run
+    from mlops_core.validation.engine import Progress, _Run
 
 _MAGIC = b"PAR1"
 
 
 def read_parquet(run: _Run, path: Path, progress: Progress | None) -> None:
-    from .engine import PARQUET_BATCH_ROWS, PARQUET_COMPATIBLE, FatalViolation  # noqa: PLC0415 - cycle
+    from mlops_core.validation.engine import (  # noqa: PLC0415 - engine imports this module lazily
+        PARQUET_BATCH_ROWS,
+        PARQUET_COMPATIBLE,
+        FatalViolation,
+        check_columns,
+        check_header_names,
+    )
 
     run.source.sha256 = _sha256(path)
     with path.open("rb") as handle:
@@ -34,55 +39,45 @@ def read_parquet(run: _Run, path: Path, progress: Progress | None) -> None:
         tail = handle.read(4)
     if head != _MAGIC or tail != _MAGIC:
         found = sniff_binary(head) or "text or an unknown format"
-        raise FatalViolation(Violation(
-            kind=ViolationKind.MALFORMED_FILE, count=1,
-            message=f"the contract says parquet but the object holds {found} (no PAR1 magic bytes)",
-        ))
+        raise FatalViolation(
+            Violation(
+                kind=ViolationKind.MALFORMED_FILE,
+                count=1,
+                message=f"the contract says parquet but the object holds {found} (no PAR1 magic bytes)",
+            )
+        )
     try:
         parquet = pq.ParquetFile(path)
     except (pa.ArrowInvalid, OSError) as exc:
-        raise FatalViolation(Violation(kind=ViolationKind.MALFORMED_FILE, count=1,
-                                       message=f"the Parquet file cannot be read: {exc}")) from exc
+        raise FatalViolation(
+            Violation(
+                kind=ViolationKind.MALFORMED_FILE, count=1, message=f"the Parquet file cannot be read: {exc}"
+            )
+        ) from exc
     contract = run.contract
     schema = parquet.schema_arrow
     names = list(schema.names)
     run.columns = names
-    if len(names) > contract.max_columns:
-        raise FatalViolation(Violation(kind=ViolationKind.TOO_MANY_COLUMNS, count=1,
-                                       message=f"{len(names)} columns, over max_columns ({contract.max_columns})"))
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise FatalViolation(Violation(
-            kind=ViolationKind.DUPLICATE_HEADER, count=len(duplicates),
-            message=f"the file names {duplicates} more than once",
-            samples=[ViolationSample(line=None, value=n) for n in duplicates[:MAX_SAMPLES]],
-        ))
+    check_header_names(names, contract)
     total_rows = parquet.metadata.num_rows
     if contract.max_rows is not None and total_rows > contract.max_rows:
         run.rows = total_rows
         run.stopped_early = f"{total_rows} rows in the footer, over max_rows ({contract.max_rows}); not read"
         return
     checkable = []
-    for spec in contract.columns:
-        if spec.name not in names:
-            run.add(Violation(kind=ViolationKind.MISSING_COLUMN, column=spec.name, count=1,
-                              message=f"column {spec.name!r} is in the contract but not in the file"))
-            continue
+    for spec in check_columns(run, names):
         stored = schema.field(spec.name).type
-        if not PARQUET_COMPATIBLE[spec.type](stored):
-            run.add(Violation(
-                kind=ViolationKind.TYPE_MISMATCH, column=spec.name, count=max(total_rows, 1),
-                message=f"{spec.name}: stored as {stored}, but the contract says {spec.type.value}",
-            ))
+        if PARQUET_COMPATIBLE[spec.type](stored):
+            checkable.append(spec)
             continue
-        checkable.append(spec)
-    if contract.extra_columns is ExtraColumns.REJECT:
-        for name in names:
-            if name not in contract.column_names:
-                run.add(Violation(
-                    kind=ViolationKind.UNEXPECTED_COLUMN, column=name, count=1,
-                    message=f"column {name!r} is not in the contract (set extra_columns: ignore to allow it)",
-                ))
+        run.add(
+            Violation(
+                kind=ViolationKind.TYPE_MISMATCH,
+                column=spec.name,
+                count=max(total_rows, 1),
+                message=f"stored as {stored}, but the contract says {spec.type.value}",
+            )
+        )
     checkers = [ColumnChecker(spec, contract.csv) for spec in checkable]
     run.checkers = checkers
     if not checkers:
@@ -95,8 +90,13 @@ def read_parquet(run: _Run, path: Path, progress: Progress | None) -> None:
             if progress is not None and total_rows:
                 progress(int(size * run.rows / total_rows), size)
     except (pa.ArrowInvalid, OSError) as exc:
-        raise FatalViolation(Violation(kind=ViolationKind.MALFORMED_FILE, count=1,
-                                       message=f"the Parquet data cannot be read after row {run.rows}: {exc}")) from exc
+        raise FatalViolation(
+            Violation(
+                kind=ViolationKind.MALFORMED_FILE,
+                count=1,
+                message=f"the Parquet data cannot be read after row {run.rows}: {exc}",
+            )
+        ) from exc
 
 
 def _sha256(path: Path) -> str:
