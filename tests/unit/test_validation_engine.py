@@ -360,3 +360,13 @@ def test_a_zip_is_refused_even_when_it_holds_a_csv(write_file: WriteFile, contra
         archive.writestr("data.csv", "\n".join([CHURN_HEADER, *GOOD_ROWS]))
 
     assert _kinds(validate_file(write_file(buffer.getvalue()), contract)) == {"binary_content": 1}
+
+
+def test_a_pattern_python_accepts_but_re2_does_not_is_a_contract_error(write_file: WriteFile) -> None:
+    contract = churn_contract(columns=[{"name": "code", "type": "string", "pattern": "^(?<=a)b$"}])
+
+    report = validate_file(write_file(["code", "ab"]), contract)
+
+    violation = _only(report, K.CONTRACT_INVALID)
+    assert "columns[code].pattern" in violation.message
+    assert "RE2" in violation.message

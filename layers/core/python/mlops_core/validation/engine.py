@@ -128,6 +128,7 @@ def validate_parquet(
 
 # -- the steps of a CSV run ---------------------------------------------------------------
 def _precheck_size(source: SourceInfo, contract: DataContract) -> None:
+    _check_patterns(contract)
     if source.bytes == 0:
         raise FatalViolation(
             Violation(kind=ViolationKind.EMPTY_FILE, count=1, message="the file is empty (0 bytes)")
@@ -141,6 +142,26 @@ def _precheck_size(source: SourceInfo, contract: DataContract) -> None:
                 "it was not read. Raise max_bytes in the contract or split the file",
             )
         )
+
+
+def _check_patterns(contract: DataContract) -> None:
+    """Patterns run on Arrow's RE2, which lacks some Python features (look-arounds, backrefs)."""
+    probe = pa.array(["x"], pa.string())
+    for spec in contract.columns:
+        if spec.pattern is None:
+            continue
+        try:
+            pc.match_substring_regex(probe, spec.pattern)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise FatalViolation(
+                Violation(
+                    kind=ViolationKind.CONTRACT_INVALID,
+                    column=spec.name,
+                    count=1,
+                    message=f"columns[{spec.name}].pattern {spec.pattern!r} is not valid RE2 syntax "
+                    f"(no look-arounds or back-references): {exc}",
+                )
+            ) from exc
 
 
 class _Prefixed:
