@@ -3,8 +3,7 @@
 A :class:`ColumnChecker` turns a column's text (CSV) or typed values (Parquet) into typed
 values, then counts nulls, type mismatches, non-finite numbers, range, allowed-value,
 pattern and length violations with vectorised Arrow kernels. Uniqueness is checked
-across batches with one 64-bit fingerprint per value (12 bytes a row, the row numbers
-included), resolved once at the end.
+across batches by :class:`UniqueTracker`, in bounded memory.
 """
 
 from __future__ import annotations
@@ -19,6 +18,7 @@ import pyarrow.compute as pc
 
 from mlops_core.contracts import ColumnSpec, ColumnType, CsvOptions
 from mlops_core.validation.report import MASK, MAX_SAMPLES, Violation, ViolationKind, ViolationSample
+from mlops_core.validation.uniqueness import UniqueTracker
 
 _INTEGER_TEXT = r"^[+-]?[0-9]+$"
 _FLOAT_TEXT = (
@@ -55,8 +55,8 @@ class ColumnChecker:
         self.spec = spec
         self._csv = csv
         self._tallies: dict[ViolationKind, _Tally] = {}
-        self._fingerprints: list[np.ndarray] = []
-        self._rows: list[np.ndarray] = []
+        self._unique = UniqueTracker() if spec.unique else None
+        self._bounds: dict[tuple[str, str], pa.Scalar] = {}
         self._allowed_text = pa.array(spec.allowed_text, pa.string()) if spec.allowed is not None else None
         self._bool_text = pa.array(csv.true_values + csv.false_values, pa.string())
         self._typed_allowed: pa.Array | None = None
@@ -89,8 +89,8 @@ class ColumnChecker:
 
     def finish(self, line_of_row: Callable[[int], int | None]) -> list[Violation]:
         """Resolve uniqueness across all batches and return this column's violations."""
-        if self.spec.unique and self._fingerprints:
-            self._resolve_duplicates(line_of_row)
+        if self._unique is not None:
+            self._resolve_duplicates(self._unique, line_of_row)
         return [
             Violation(kind=t.kind, column=self.spec.name, count=t.count, message=t.message, samples=t.samples)
             for t in self._tallies.values()
@@ -114,47 +114,26 @@ class ColumnChecker:
         self, typed: pa.Array, shown: pa.Array, first_row: int, line_of: LineOf, findings: BatchFindings
     ) -> None:
         spec = self.spec
-        if spec.type is ColumnType.FLOAT:
+        if spec.type is ColumnType.FLOAT and not pc.all(pc.is_finite(typed)).as_py():
             finite = pc.is_finite(typed)
-            non_finite = pc.invert(finite)
-            if pc.any(non_finite).as_py():
-                self._flag(
-                    ViolationKind.NON_FINITE,
-                    non_finite,
-                    shown,
-                    line_of=line_of,
-                    findings=findings,
-                    message="inf, -inf or NaN where a finite number is required",
-                )
-                # Already named: keep them out of the range and allowed-value checks.
-                typed = pc.if_else(finite, typed, pa.scalar(None, typed.type))
-        if spec.min is not None:
-            below = pc.less(typed, self._bound(spec.min, typed.type))
-            if pc.any(below).as_py():
-                self._flag(
-                    ViolationKind.BELOW_MIN,
-                    below,
-                    shown,
-                    line_of=line_of,
-                    findings=findings,
-                    message=f"values below min {spec.min}",
-                )
-        if spec.max is not None:
-            above = pc.greater(typed, self._bound(spec.max, typed.type))
-            if pc.any(above).as_py():
-                self._flag(
-                    ViolationKind.ABOVE_MAX,
-                    above,
-                    shown,
-                    line_of=line_of,
-                    findings=findings,
-                    message=f"values above max {spec.max}",
-                )
+            self._flag(
+                ViolationKind.NON_FINITE,
+                pc.invert(finite),
+                shown,
+                line_of=line_of,
+                findings=findings,
+                message="inf, -inf or NaN where a finite number is required",
+            )
+            # Already named: keep them out of the range and allowed-value checks.
+            typed = pc.if_else(finite, typed, pa.scalar(None, typed.type))
+        if spec.min is not None or spec.max is not None:
+            self._range(typed, shown, line_of, findings)
         if spec.allowed is not None:
             value_set = self._typed_allowed if self._typed_allowed is not None else self._allowed_text
             probe = pc.cast(typed, pa.float64()) if self._typed_allowed is not None else typed
-            outside = pc.and_(pc.is_valid(probe), pc.invert(pc.is_in(probe, value_set=value_set)))
-            if pc.any(outside).as_py():
+            inside = pc.is_in(probe, value_set=value_set)
+            if (pc.sum(inside).as_py() or 0) < len(probe) - probe.null_count:
+                outside = pc.and_(pc.is_valid(probe), pc.invert(inside))
                 self._flag(
                     ViolationKind.NOT_ALLOWED,
                     outside,
@@ -175,7 +154,8 @@ class ColumnChecker:
                     findings=findings,
                     message=f"values that do not match the pattern {spec.pattern}",
                 )
-        if spec.max_length is not None:
+        # Characters never outnumber bytes: count characters only when some value has more bytes.
+        if spec.max_length is not None and (pc.max(pc.binary_length(typed)).as_py() or 0) > spec.max_length:
             too_long = pc.greater(pc.utf8_length(typed), spec.max_length)
             if pc.any(too_long).as_py():
                 self._flag(
@@ -188,6 +168,36 @@ class ColumnChecker:
                 )
         if spec.unique:
             self._collect_fingerprints(typed, first_row)
+
+    def _range(self, typed: pa.Array, shown: pa.Array, line_of: LineOf, findings: BatchFindings) -> None:
+        """One min/max pass per batch; the per-value comparison runs only when a bound is broken."""
+        spec = self.spec
+        extremes = pc.min_max(typed)
+        lowest, highest = extremes["min"], extremes["max"]
+        if not lowest.is_valid:
+            return
+        if spec.min is not None:
+            bound = self._bound(spec.min, typed.type)
+            if pc.less(lowest, bound).as_py():
+                self._flag(
+                    ViolationKind.BELOW_MIN,
+                    pc.less(typed, bound),
+                    shown,
+                    line_of=line_of,
+                    findings=findings,
+                    message=f"values below min {spec.min}",
+                )
+        if spec.max is not None:
+            bound = self._bound(spec.max, typed.type)
+            if pc.greater(highest, bound).as_py():
+                self._flag(
+                    ViolationKind.ABOVE_MAX,
+                    pc.greater(typed, bound),
+                    shown,
+                    line_of=line_of,
+                    findings=findings,
+                    message=f"values above max {spec.max}",
+                )
 
     # -- conversion -----------------------------------------------------------------------
     def _convert(self, text: pa.Array, valid: pa.Array) -> tuple[pa.Array, pa.Array | None]:
@@ -248,6 +258,13 @@ class ColumnChecker:
         return values
 
     def _bound(self, bound: int | float | str, arrow_type: pa.DataType) -> pa.Scalar:
+        key = (str(bound), str(arrow_type))
+        cached = self._bounds.get(key)
+        if cached is None:
+            cached = self._bounds[key] = self._make_bound(bound, arrow_type)
+        return cached
+
+    def _make_bound(self, bound: int | float | str, arrow_type: pa.DataType) -> pa.Scalar:
         if self.spec.type is ColumnType.DATETIME:
             moment = datetime.fromisoformat(str(bound).replace("Z", "+00:00"))
             if moment.tzinfo is not None:
@@ -296,77 +313,26 @@ class ColumnChecker:
         return MASK if self.spec.pii else str(value)
 
     def _collect_fingerprints(self, typed: pa.Array, first_row: int) -> None:
+        assert self._unique is not None
         present = pc.is_valid(typed)
-        rows = pc.indices_nonzero(present)
-        kept = typed.filter(present)
-        self._fingerprints.append(_fingerprint(kept))
-        self._rows.append(rows.to_numpy().astype(np.uint32) + np.uint32(first_row))
+        rows = np.asarray(pc.indices_nonzero(present).to_numpy(), dtype=np.uint32) + np.uint32(first_row)
+        self._unique.add(typed.filter(present), rows)
 
-    def _resolve_duplicates(self, line_of_row: Callable[[int], int | None]) -> None:
-        prints = np.concatenate(self._fingerprints)
-        rows = np.concatenate(self._rows)
-        self._fingerprints.clear()
-        self._rows.clear()
-        order = np.argsort(prints, kind="stable")
-        ordered = prints[order]
-        repeat = np.flatnonzero(ordered[1:] == ordered[:-1]) + 1
-        if not repeat.size:
+    def _resolve_duplicates(self, tracker: UniqueTracker, line_of_row: Callable[[int], int | None]) -> None:
+        count, repeats = tracker.duplicates(MAX_SAMPLES)
+        if not count:
             return
         tally = self._tallies.setdefault(
             ViolationKind.DUPLICATE_VALUE,
             _Tally(ViolationKind.DUPLICATE_VALUE, "values that repeat an earlier row's value (unique: true)"),
         )
-        tally.count += int(repeat.size)
-        # The first occurrence of each run is the earliest row (stable sort), so samples
-        # name the line that repeats and the line it repeats.
-        run_start = np.maximum.accumulate(
-            np.where(np.r_[True, ordered[1:] != ordered[:-1]], np.arange(ordered.size), 0)
-        )
-        repeats_sorted = sorted(repeat.tolist(), key=lambda i: int(rows[order[i]]))
-        for i in repeats_sorted[:MAX_SAMPLES]:
-            line = line_of_row(int(rows[order[i]]))
-            first = line_of_row(int(rows[order[run_start[i]]]))
-            tally.samples.append(ViolationSample(line=line, detail=f"same value as line {first}"))
-
-
-_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
-_FNV_PRIME = np.uint64(0x100000001B3)
-
-
-def _fingerprint(values: pa.Array) -> np.ndarray:
-    """64-bit fingerprints, equal for equal values. Exact for numbers and times."""
-    kind = values.type
-    if pa.types.is_integer(kind) or pa.types.is_timestamp(kind):
-        return np.asarray(values.cast(pa.int64()).to_numpy(zero_copy_only=False)).view(np.uint64)
-    if pa.types.is_floating(kind):
-        floats = np.asarray(values.cast(pa.float64()).to_numpy(zero_copy_only=False)) + 0.0  # -0.0 == 0.0
-        return floats.view(np.uint64)
-    if pa.types.is_boolean(kind):
-        return np.asarray(values.cast(pa.int64()).to_numpy(zero_copy_only=False)).view(np.uint64)
-    return _fnv1a(values.cast(pa.large_string()))
-
-
-def _fnv1a(strings: pa.Array) -> np.ndarray:
-    """FNV-1a over UTF-8 bytes, vectorised by character position (ids are short)."""
-    count = len(strings)
-    hashes = np.full(count, _FNV_OFFSET, dtype=np.uint64)
-    if count == 0:
-        return hashes
-    strings = pa.concat_arrays([strings]) if strings.offset else strings
-    offsets = np.frombuffer(strings.buffers()[1], dtype=np.int64)[: count + 1]
-    data_buffer = strings.buffers()[2]
-    data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer is not None else np.zeros(0, np.uint8)
-    starts = offsets[:-1]
-    lengths = offsets[1:] - starts
-    longest = int(lengths.max()) if count else 0
-    with np.errstate(over="ignore"):
-        for position in range(longest):
-            active = np.flatnonzero(lengths > position)
-            hashes[active] ^= data[starts[active] + position].astype(np.uint64)
-            hashes[active] *= _FNV_PRIME
-        hashes ^= lengths.astype(np.uint64)
-        hashes *= _FNV_PRIME
-    return hashes
+        tally.count += count
+        for repeat in repeats:
+            tally.samples.append(
+                ViolationSample(
+                    line=line_of_row(repeat.row), detail=f"same value as line {line_of_row(repeat.first_row)}"
+                )
+            )
 
 
 def _convert_one_by_one(kept: pa.Array, ok: pa.Array, target: pa.DataType) -> tuple[pa.Array, pa.Array]:

@@ -85,6 +85,7 @@ def validate_csv_stream(
 ) -> ValidationReport:
     """Validate CSV bytes read from ``raw`` (a file or an S3 body) against a contract."""
     run = _Run(contract, source)
+    stream: GuardedStream | None = None
     try:
         _precheck_size(source, contract)
         stream = _open_guarded(raw, source, contract, progress)
@@ -104,6 +105,9 @@ def validate_csv_stream(
                 samples=[ViolationSample(line=stop.line)] if stop.line else [],
             )
         )
+    finally:
+        if stream is not None:
+            stream.close()
     return run.report()
 
 
@@ -298,6 +302,8 @@ def _read_rows(run: _Run, stream: GuardedStream, header: list[str], present: lis
             null_values=options.null_values,
             strings_can_be_null=True,
             quoted_strings_can_be_null=False,
+            # GuardedStream has already checked every byte is UTF-8 (and says on which line).
+            check_utf8=False,
         ),
     )
     checkers = [ColumnChecker(spec, options) for spec in present]

@@ -11,8 +11,10 @@ from __future__ import annotations
 import codecs
 import hashlib
 import zlib
+from collections import deque
 from collections.abc import Callable
-from typing import Protocol
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Protocol
 
 from mlops_core.validation.report import ViolationKind
 
@@ -65,6 +67,33 @@ def sniff_binary(head: bytes) -> str | None:
     return None
 
 
+class _BackgroundHash:
+    """Feeds a hash on another thread (hashlib releases the GIL), so hashing overlaps parsing."""
+
+    def __init__(self, digest: Any, in_flight: int = 4) -> None:
+        self._digest = digest
+        self._in_flight = in_flight
+        self._pending: deque[Future[None]] = deque()
+        self._pool: ThreadPoolExecutor | None = None
+
+    def update(self, chunk: bytes) -> None:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256")
+        self._pending.append(self._pool.submit(self._digest.update, chunk))
+        while len(self._pending) > self._in_flight:
+            self._pending.popleft().result()
+
+    def wait(self) -> None:
+        while self._pending:
+            self._pending.popleft().result()
+
+    def close(self) -> None:
+        self.wait()
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+
 class GuardedStream:
     """File-like ``read(n)`` over a raw stream, checking every byte once.
 
@@ -80,7 +109,7 @@ class GuardedStream:
         max_output_bytes: int,
         gzip: bool = False,
         progress: Callable[[int], None] | None = None,
-        raw_chunk: int = 4 << 20,
+        raw_chunk: int = 2 << 20,
     ) -> None:
         self._raw = raw
         self._max_output = max_output_bytes
@@ -88,8 +117,9 @@ class GuardedStream:
         self._progress = progress
         self._raw_chunk = raw_chunk
         self._sha = hashlib.sha256()
+        self._hashing = _BackgroundHash(self._sha)
         self._decoder = codecs.getincrementaldecoder("utf-8")("strict")
-        self._pending = b""
+        self._pending: bytes = b""
         self._raw_eof = False
         self._first = True
         self.raw_bytes = 0
@@ -107,34 +137,45 @@ class GuardedStream:
     def writable(self) -> bool:
         return False
 
-    def close(self) -> None:
-        self.closed = True
-
     def read(self, size: int = -1) -> bytes:
         if size is None or size < 0:
             size = 1 << 62
+        if not self._pending and not self._raw_eof:
+            # The common case: hand the checked chunk over as is, without copying it.
+            self._fill(size)
+            if len(self._pending) <= size:
+                whole = self._pending
+                self._pending = b""
+                return whole
         while len(self._pending) < size and not self._raw_eof:
-            self._fill()
+            self._fill(self._raw_chunk)
         out, self._pending = self._pending[:size], self._pending[size:]
         return out
 
     def peek(self, size: int) -> bytes:
         """The next ``size`` bytes of text without consuming them (for the header)."""
         while len(self._pending) < size and not self._raw_eof:
-            self._fill()
+            self._fill(self._raw_chunk)
         return self._pending[:size]
 
     @property
     def sha256(self) -> str:
+        self._hashing.wait()
         return self._sha.hexdigest()
 
     @property
     def exhausted(self) -> bool:
         return self._raw_eof and not self._pending
 
+    def close(self) -> None:
+        """Waits for the hash to catch up and stops its thread; the raw stream is the caller's."""
+        self.closed = True
+        self._hashing.close()
+
     # -- internals ----------------------------------------------------------------------
-    def _fill(self) -> None:
-        chunk = self._raw.read(self._raw_chunk)
+
+    def _fill(self, size: int) -> None:
+        chunk = self._raw.read(max(size, 1 << 16))
         if not chunk:
             self._raw_eof = True
             text = self._inflater.flush() if self._inflater is not None else b""
@@ -142,7 +183,7 @@ class GuardedStream:
             self._pending += text
             return
         self.raw_bytes += len(chunk)
-        self._sha.update(chunk)
+        self._hashing.update(chunk)
         if self._progress is not None:
             self._progress(self.raw_bytes)
         text = chunk
