@@ -370,3 +370,31 @@ def test_a_pattern_python_accepts_but_re2_does_not_is_a_contract_error(write_fil
     violation = _only(report, K.CONTRACT_INVALID)
     assert "columns[code].pattern" in violation.message
     assert "RE2" in violation.message
+
+
+def test_line_numbers_stay_exact_past_many_malformed_rows(write_file: WriteFile) -> None:
+    contract = churn_contract(
+        columns=[{"name": "a", "type": "integer", "max": 5}, {"name": "b", "type": "integer"}]
+    )
+    lines = ["a,b"]
+    for i in range(300):
+        lines.append("1" if i % 3 == 0 else f"{9 if i == 250 else 1},{i}")
+
+    report = validate_file(write_file(lines), contract)
+
+    assert _only(report, K.SHORT_ROW).count == 100
+    assert _only(report, K.ABOVE_MAX).samples[0].line == 252  # line 1 is the header
+
+
+def test_a_file_of_nothing_but_malformed_rows_stops_at_the_cap(
+    write_file: WriteFile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlops_core.validation import engine
+
+    monkeypatch.setattr(engine, "MAX_MALFORMED_ROWS", 50)
+    contract = churn_contract(columns=[{"name": "a", "type": "integer"}, {"name": "b", "type": "integer"}])
+
+    report = validate_file(write_file(["a,b", *["1;2"] * 500]), contract)
+
+    assert _only(report, K.SHORT_ROW).count == 50
+    assert report.stopped_early is not None and "delimiter" in report.stopped_early

@@ -8,10 +8,12 @@ Neither path ever holds the whole file: memory depends on the block size, not th
 
 from __future__ import annotations
 
+import bisect
 import csv
 import io
 import os
 import time
+from array import array
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -44,6 +46,8 @@ HEADER_LIMIT = 1 << 20
 BLOCK_SIZE = 2 << 20
 #: Batches parsed but not yet checked: parsing and checking overlap on two cores.
 BATCHES_IN_FLIGHT = 2
+#: Past this many malformed rows the file is not CSV of the contract's shape: stop reading.
+MAX_MALFORMED_ROWS = 1_000_000
 #: Rows per Parquet batch.
 PARQUET_BATCH_ROWS = 131_072
 
@@ -285,8 +289,33 @@ def check_columns(run: _Run, header: list[str]) -> list[ColumnSpec]:
 
 
 def _read_rows(run: _Run, stream: GuardedStream, header: list[str], present: list[ColumnSpec]) -> None:
+    checkers = [ColumnChecker(spec, run.contract.csv) for spec in present]
+    run.checkers = checkers
+    try:
+        # open_csv parses the first block at once, so it is inside the try too.
+        with _open_reader(run, stream, header, present) as reader:
+            _check_batches(run, reader, checkers)
+    except pa.ArrowInvalid as exc:
+        if run.too_many_malformed:
+            run.stopped_early = (
+                f"more than {MAX_MALFORMED_ROWS} rows with the wrong number of fields; "
+                "reading stopped there: is the delimiter or quote character right?"
+            )
+            return
+        raise FatalViolation(
+            Violation(
+                kind=ViolationKind.MALFORMED_FILE,
+                count=1,
+                message=f"the CSV cannot be parsed after line {run.line_of_row(run.parsed_rows)}: {exc}",
+            )
+        ) from exc
+
+
+def _open_reader(
+    run: _Run, stream: GuardedStream, header: list[str], present: list[ColumnSpec]
+) -> pa_csv.CSVStreamingReader:
     options = run.contract.csv
-    reader = pa_csv.open_csv(
+    return pa_csv.open_csv(
         stream,
         read_options=pa_csv.ReadOptions(use_threads=False, block_size=BLOCK_SIZE),
         parse_options=pa_csv.ParseOptions(
@@ -306,34 +335,24 @@ def _read_rows(run: _Run, stream: GuardedStream, header: list[str], present: lis
             check_utf8=False,
         ),
     )
-    checkers = [ColumnChecker(spec, options) for spec in present]
-    run.checkers = checkers
+
+
+def _check_batches(run: _Run, reader: pa_csv.CSVStreamingReader, checkers: list[ColumnChecker]) -> None:
+    """Arrow parses the next block (releasing the GIL) while one worker checks the previous
+    one; batches are checked in file order, at most BATCHES_IN_FLIGHT held at a time."""
     max_rows = run.contract.max_rows
     pending: deque[Future[None]] = deque()
-    # Arrow parses the next block (releasing the GIL) while a worker checks the previous
-    # one; batches are checked in file order by a single worker.
-    try:
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="checks") as checking:
-            for batch in reader:
-                run.parsed_rows += batch.num_rows
-                pending.append(checking.submit(run.check_batch, batch, checkers))
-                if len(pending) >= BATCHES_IN_FLIGHT:
-                    pending.popleft().result()
-                if max_rows is not None and run.parsed_rows > max_rows:
-                    run.stopped_early = f"more than max_rows ({max_rows}) rows; reading stopped there"
-                    break
-            while pending:
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="checks") as checking:
+        for batch in reader:
+            run.parsed_rows += batch.num_rows
+            pending.append(checking.submit(run.check_batch, batch, checkers))
+            if len(pending) >= BATCHES_IN_FLIGHT:
                 pending.popleft().result()
-    except pa.ArrowInvalid as exc:
-        raise FatalViolation(
-            Violation(
-                kind=ViolationKind.MALFORMED_FILE,
-                count=1,
-                message=f"the CSV cannot be parsed after line {run.line_of_row(run.parsed_rows)}: {exc}",
-            )
-        ) from exc
-    finally:
-        reader.close()
+            if max_rows is not None and run.parsed_rows > max_rows:
+                run.stopped_early = f"more than max_rows ({max_rows}) rows; reading stopped there"
+                break
+        while pending:
+            pending.popleft().result()
 
 
 # -- the run's bookkeeping ------------------------------------------------------------------
@@ -353,7 +372,9 @@ class _Run:
         self.sample_rows: list[SampleRow] = []
         self.checkers: list[ColumnChecker] = []
         self.stopped_early: str | None = None
-        self._skipped_lines: list[int] = []
+        # One entry per malformed line (8 bytes each), for line numbers; capped by MAX_MALFORMED_ROWS.
+        self._skip_keys = array("q")
+        self.too_many_malformed = False
         self._short: list[ViolationSample] = []
         self._long: list[ViolationSample] = []
         self._short_count = 0
@@ -373,7 +394,10 @@ class _Run:
         """Arrow's callback for a row with the wrong number of fields: count, sample, skip."""
         line = row.number if row.number is not None and row.number >= 0 else None
         if line is not None:
-            self._skipped_lines.append(line)
+            self._skip_keys.append(line - len(self._skip_keys))
+        if self._short_count + self._long_count >= MAX_MALFORMED_ROWS:
+            self.too_many_malformed = True
+            return "error"  # Arrow raises; _read_rows reports where it stopped
         short = row.actual_columns < row.expected_columns
         samples = self._short if short else self._long
         if short:
@@ -392,17 +416,15 @@ class _Run:
         return "skip"
 
     def line_of_row(self, row: int) -> int | None:
-        """The line of the row-th parsed data row (0-based), past skipped malformed lines."""
+        """The line of the row-th parsed data row (0-based), past skipped malformed lines.
+
+        With skipped lines S (ascending, distinct), a row lands after the k-th one exactly
+        when S[k] - k <= row + 2; S[k] - k never decreases, so a binary search counts them.
+        """
         if self.line_numbers == "row":
             return row + 1
         line = row + 2
-        skipped = 0
-        for bad in self._skipped_lines:  # ascending: Arrow reports rows in file order
-            if bad <= line + skipped:
-                skipped += 1
-            else:
-                break
-        return line + skipped
+        return line + bisect.bisect_right(self._skip_keys, line)
 
     def check_batch(self, batch: pa.RecordBatch, checkers: list[ColumnChecker]) -> None:
         first_row = self.rows
