@@ -6,7 +6,6 @@ import io
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from mlops_core.contracts import ContractError, load_contract
 from mlops_core.validation import SourceInfo, validate_csv_stream
 
