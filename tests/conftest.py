@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from mlops_core.contracts import DataContract, contract_from_mapping
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -22,6 +22,7 @@ from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import P
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from mlops_core.dataset_gate import GateOutcome, UploadedObject, gate_upload
 from mlops_core.events import EventBridgePublisher
 from mlops_core.object_store import S3ObjectStore

@@ -12,11 +12,12 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from mlops_core.contracts import ContractError, DataContract, load_contract
-from mlops_core.validation import ValidationReport, validate_file
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
+
+from mlops_core.contracts import ContractError, DataContract, load_contract
+from mlops_core.validation import ValidationReport, validate_file
 
 from .lambda_runtime import REPO_ROOT
 from .report_view import render_contract, render_report, render_summary_table

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from mlops_core.contracts import DataContract
-from mlops_core.validation import ValidationReport
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+
+from mlops_core.contracts import DataContract
+from mlops_core.validation import ValidationReport
 
 #: Sample lines shown per violation on the terminal; the JSON report keeps up to 20.
 SAMPLES_SHOWN = 3

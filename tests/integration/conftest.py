@@ -15,8 +15,9 @@ from typing import Any
 
 import boto3
 import pytest
-from mlops_cli.lambda_runtime import LocalLambdaContext, load_function
 from moto import mock_aws
+
+from mlops_cli.lambda_runtime import LocalLambdaContext, load_function
 
 REGION = "eu-west-1"
 BUCKET = "mlops-data-test"

@@ -8,6 +8,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+
 from mlops_cli.lambda_runtime import LocalLambdaContext
 
 from ..conftest import CHURN_COLUMNS, CHURN_HEADER, GOOD_ROWS

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
 from mlops_cli.main import main
 
 from ..conftest import CHURN_HEADER, GOOD_ROWS, REPO_ROOT

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from mlops_core.contracts import ColumnRole, ColumnType, ContractError, DataContract, load_contract
 
 from ..conftest import REPO_ROOT

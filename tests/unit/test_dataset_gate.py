@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+
 from mlops_core.dataset_gate import GateOutcome, UploadedObject, gate_upload
 from mlops_core.events import DatasetRejected, DatasetValidated, InMemoryPublisher
 

@@ -11,9 +11,10 @@ from aws_lambda_powertools.utilities.parser.models import (
     EventBridgeModel,
     S3EventNotificationEventBridgeModel,
 )
+from pydantic import ValidationError
+
 from mlops_cli.schemas import render, schema_file, stale_files
 from mlops_core.events import EVENT_DETAILS, EVENT_SOURCE, DatasetRejected, EventBridgePublisher, PublishError
-from pydantic import ValidationError
 
 from ..conftest import REPO_ROOT
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pytest
+
 from mlops_core.validation.uniqueness import UniqueTracker, fingerprint
 
 TEXTS = ["", "a", "ab", "abcdefgh", "abcdefghi", "C000000001", "é", "日本語テキスト", "x" * 200]

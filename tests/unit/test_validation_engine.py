@@ -12,6 +12,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
 from mlops_core.contracts import DataContract
 from mlops_core.validation import ValidationReport, ViolationKind, validate_file
 

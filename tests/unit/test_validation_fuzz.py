@@ -6,6 +6,7 @@ import io
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from mlops_core.contracts import ContractError, load_contract
 from mlops_core.validation import SourceInfo, validate_csv_stream
 
@@ -51,7 +52,7 @@ CELLS = st.sampled_from(
         b"\r",
     ]
 )
-ROWS = st.lists(st.lists(CELLS, min_size=0, max_size=8).map(lambda cells: b",".join(cells)), max_size=30)
+ROWS = st.lists(st.lists(CELLS, min_size=0, max_size=8).map(b",".join), max_size=30)
 
 
 def _validate(data: bytes, name: str = "fuzz.csv") -> None:
