@@ -10,6 +10,7 @@ loaded and sorted on its own: memory is one partition, not the file.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,12 +83,16 @@ class UniqueTracker:
                 with (Path(self._folder.name) / f"{index:02d}.bin").open("ab") as handle:
                     part.tofile(handle)
 
-    def _partitions(self) -> list[np.ndarray]:
+    def _partitions(self) -> Iterator[np.ndarray]:
+        """One partition at a time: only one is ever loaded."""
         if self._folder is None:
-            return [np.concatenate(self._chunks)] if self._chunks else []
+            if self._chunks:
+                yield np.concatenate(self._chunks)
+            return
         if self._chunks:
             self._spill()
-        return [np.fromfile(path, dtype=_RECORD) for path in sorted(Path(self._folder.name).glob("*.bin"))]
+        for path in sorted(Path(self._folder.name).glob("*.bin")):
+            yield np.fromfile(path, dtype=_RECORD)
 
 
 def _duplicates_in(records: np.ndarray, limit: int) -> tuple[int, list[Duplicate]]:
