@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote_plus
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from mlops_core.contracts import ContractError, DataContract, DataFormat, load_contract
-from mlops_core.events import DatasetObject, DatasetRejected, DatasetValidated, EventPublisher
+from mlops_core.events import DatasetObject, DatasetRejected, DatasetValidated, EventDetail, EventPublisher
 from mlops_core.object_store import ObjectMissing, ObjectStore
 from mlops_core.validation import (
     SourceInfo,
@@ -38,15 +38,9 @@ CONTRACTS = "contracts"
 UNKNOWN_DATASET = "_unknown"
 
 
-class UploadedObject(BaseModel):
+class UploadedObject(DatasetObject):
     """An object created under incoming/, as the S3 event named it (key already decoded)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    bucket: str
-    key: str
-    version_id: str | None = None
-    etag: str | None = None
-    size: int = Field(ge=0)
     event_time: datetime
 
     @staticmethod
@@ -221,51 +215,40 @@ def _conclude(
             )
     store.put_json(report_key, report.model_dump_json(indent=2))
     destination_uri = store.uri(destination) if destination else None
-    obj = DatasetObject(
-        bucket=upload.bucket,
-        key=upload.key,
-        version_id=upload.version_id,
-        etag=upload.etag,
-        size=upload.size,
-        sha256=report.source.sha256,
+    obj = DatasetObject.model_validate(
+        upload.model_dump(exclude={"event_time"}) | {"sha256": report.source.sha256}
     )
     counts = report.counts_by_kind()
     now = datetime.now(UTC)
     if report.valid and contract is not None and destination_uri is not None:
         reason = f"{report.rows} rows met contract v{contract.version}"
-        publisher.publish(
-            [
-                DatasetValidated(
-                    dataset=dataset,
-                    run_id=run_id,
-                    source=obj,
-                    validated_uri=destination_uri,
-                    report_uri=store.uri(report_key),
-                    rows=report.rows,
-                    columns=report.columns,
-                    contract_version=contract.version,
-                    contract_sha256=contract.fingerprint(),
-                    validated_at=now,
-                )
-            ]
+        event: EventDetail = DatasetValidated(
+            dataset=dataset,
+            run_id=run_id,
+            source=obj,
+            validated_uri=destination_uri,
+            report_uri=store.uri(report_key),
+            rows=report.rows,
+            columns=report.columns,
+            contract_version=contract.version,
+            contract_sha256=contract.fingerprint(),
+            validated_at=now,
         )
     else:
         reason = _reason(report)
-        publisher.publish(
-            [
-                DatasetRejected(
-                    dataset=dataset,
-                    run_id=run_id,
-                    source=obj,
-                    quarantine_uri=destination_uri,
-                    report_uri=store.uri(report_key),
-                    reason=reason,
-                    violations=counts,
-                    contract_version=contract.version if contract else None,
-                    rejected_at=now,
-                )
-            ]
+        event = DatasetRejected(
+            dataset=dataset,
+            run_id=run_id,
+            source=obj,
+            quarantine_uri=destination_uri,
+            report_uri=store.uri(report_key),
+            reason=reason,
+            violations=counts,
+            contract_version=contract.version if contract else None,
+            rejected_at=now,
         )
+    # Published last: a run that fails before this point is retried and announces once.
+    publisher.publish([event])
     return GateOutcome(
         dataset=dataset,
         run_id=run_id,

@@ -171,32 +171,25 @@ class ColumnChecker:
 
     def _range(self, typed: pa.Array, shown: pa.Array, line_of: LineOf, findings: BatchFindings) -> None:
         """One min/max pass per batch; the per-value comparison runs only when a bound is broken."""
-        spec = self.spec
         extremes = pc.min_max(typed)
-        lowest, highest = extremes["min"], extremes["max"]
-        if not lowest.is_valid:
+        if not extremes["min"].is_valid:
             return
-        if spec.min is not None:
-            bound = self._bound(spec.min, typed.type)
-            if pc.less(lowest, bound).as_py():
+        rules = (
+            (self.spec.min, extremes["min"], pc.less, ViolationKind.BELOW_MIN, "below min"),
+            (self.spec.max, extremes["max"], pc.greater, ViolationKind.ABOVE_MAX, "above max"),
+        )
+        for limit, extreme, beyond, kind, phrase in rules:
+            if limit is None:
+                continue
+            bound = self._bound(limit, typed.type)
+            if beyond(extreme, bound).as_py():
                 self._flag(
-                    ViolationKind.BELOW_MIN,
-                    pc.less(typed, bound),
+                    kind,
+                    beyond(typed, bound),
                     shown,
                     line_of=line_of,
                     findings=findings,
-                    message=f"values below min {spec.min}",
-                )
-        if spec.max is not None:
-            bound = self._bound(spec.max, typed.type)
-            if pc.greater(highest, bound).as_py():
-                self._flag(
-                    ViolationKind.ABOVE_MAX,
-                    pc.greater(typed, bound),
-                    shown,
-                    line_of=line_of,
-                    findings=findings,
-                    message=f"values above max {spec.max}",
+                    message=f"values {phrase} {limit}",
                 )
 
     # -- conversion -----------------------------------------------------------------------
