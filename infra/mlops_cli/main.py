@@ -7,8 +7,8 @@ tell "your data is bad" from "you called me wrong").
 from __future__ import annotations
 
 import argparse
+import json
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,8 +19,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColu
 from mlops_core.contracts import ContractError, DataContract, load_contract
 from mlops_core.validation import ValidationReport, validate_file
 
-from .lambda_runtime import REPO_ROOT
-from .report_view import render_contract, render_report, render_summary_table
+from .report_view import render_contract, render_report
 
 EXIT_VALID, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 #: Files above this size get a progress bar on an interactive terminal.
@@ -58,11 +57,30 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("--quiet", action="store_true", help="print only the verdict line")
     validate.set_defaults(run=_validate)
 
-    contract = commands.add_parser("contract", help="check a data contract and show what it enforces")
+    contract = commands.add_parser(
+        "contract", help="check a data contract, show its rules, optionally upload it"
+    )
     contract.add_argument("contract", type=Path)
+    contract.add_argument(
+        "--push", metavar="BUCKET", help="upload it to s3://BUCKET/contracts/<dataset>.yaml"
+    )
+    contract.add_argument(
+        "--endpoint-url", help="S3 endpoint (for the local cloud started by mlops local up)"
+    )
     contract.set_defaults(run=_contract)
 
-    demo = commands.add_parser("demo", help="generate the example datasets, validate them, show the reports")
+    local = commands.add_parser("local", help="the bundle in a local cloud (moto, no AWS account, no Docker)")
+    local_commands = local.add_subparsers(required=True, metavar="COMMAND")
+    invoke = local_commands.add_parser(
+        "invoke", help="run one function with an event file, like sam local invoke"
+    )
+    invoke.add_argument("function", help="logical id (ValidateDatasetFunction) or function name")
+    invoke.add_argument(
+        "--event", type=Path, required=True, help="the event JSON (see infra/events/samples/)"
+    )
+    invoke.set_defaults(run=_local_invoke)
+
+    demo = commands.add_parser("demo", help="run the bundle in the local cloud on generated example datasets")
     demo.add_argument(
         "--out", type=Path, help="folder for the example files and reports (default: a temp dir)"
     )
@@ -120,46 +138,35 @@ def _verdict(report: ValidationReport, path: Path) -> str:
 
 def _contract(args: argparse.Namespace, console: Console) -> int:
     render_contract(console, _read_contract(args.contract))
+    if args.push:
+        import boto3  # noqa: PLC0415 - only pushing talks to AWS
+
+        from .contract_store import push_contract  # noqa: PLC0415
+
+        uri = push_contract(boto3.client("s3", endpoint_url=args.endpoint_url), args.push, args.contract)
+        console.print(f"uploaded to {escape(uri)}")
     return EXIT_VALID
 
 
 def _demo(args: argparse.Namespace, console: Console) -> int:
-    from .sample_data import write_examples  # noqa: PLC0415 - only the demo generates data
+    from .demo import run_demo  # noqa: PLC0415 - moto and the SAM translator load only for the demo
 
-    contract_path = REPO_ROOT / "infra" / "contracts" / "churn.yaml"
-    contract = _read_contract(contract_path)
-    out: Path = args.out or Path(tempfile.mkdtemp(prefix="mlops-demo-"))
-    console.rule("[bold]mlops demo: the data gate")
-    console.print(
-        f"contract {contract_path.relative_to(REPO_ROOT)} -> dataset [bold]{contract.dataset}[/], "
-        f"{len(contract.columns)} columns; example files in {out}"
-    )
-    results = []
-    surprises = 0
-    for example, path in write_examples(out / "incoming" / contract.dataset):
-        report = validate_file(path, contract)
-        report_path = out / "reports" / "validation" / contract.dataset / f"{path.stem}.json"
-        report_path.parent.mkdir(parents=True, exist_ok=True)
-        report_path.write_text(report.model_dump_json(indent=2))
-        if report.valid != example.expect_valid:
-            surprises += 1
-        results.append((example, path, report, report_path))
-        console.print(
-            f"  {'[green]valid  [/]' if report.valid else '[red]invalid[/]'} {path.name:<24} "
-            f"{report.rows:>5} rows  {escape(example.story)}"
-        )
-    console.print()
-    for _example, path, report, _report_path in results:
-        if not report.valid:
-            render_report(console, report, path.name)
-    render_summary_table(console, [(p.name, r, rp) for _e, p, r, rp in results])
-    if surprises:
-        console.print(f"[bold red]{surprises} example(s) did not get the verdict they were made for[/]")
-        return EXIT_INVALID
-    console.print(
-        "[bold green]every example got the verdict it was made for.[/] "
-        f"Try: mlops validate {escape(str(results[1][1]))} --contract {escape(str(contract_path))}"
-    )
+    return run_demo(console, out=args.out)
+
+
+def _local_invoke(args: argparse.Namespace, console: Console) -> int:
+    from .local.cloud import local_cloud  # noqa: PLC0415 - moto loads only for the local cloud
+
+    if not args.event.is_file():
+        raise UsageError(f"no event file at {args.event}")
+    event = json.loads(args.event.read_text(encoding="utf-8"))
+    with local_cloud() as cloud:
+        try:
+            function = cloud.stack.function(args.function)
+        except LookupError as problem:
+            raise UsageError(str(problem)) from problem
+        result = cloud.runtime.invoke(function, event)
+    console.print_json(json.dumps(result, default=str))
     return EXIT_VALID
 
 

@@ -3,72 +3,22 @@
 from __future__ import annotations
 
 import copy
-import json
-import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-from cfnlint.decode import cfn_yaml
-from samtranslator.translator.managed_policy_translator import ManagedPolicyLoader
-from samtranslator.translator.transform import transform
+
+from mlops_cli.local.sam_template import ARTIFACT_PLACEHOLDER, Template, transform_template
+from mlops_cli.local.sam_template import load_source_template as _load
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO_ROOT / "template.yaml"
-ARTIFACT_PLACEHOLDER = "s3://placeholder-artifacts/code.zip"
-OFFLINE_ENV = {
-    "AWS_DEFAULT_REGION": "eu-west-1",
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-}
 
-Template = dict[str, Any]
-
-
-class OfflineManagedPolicyLoader(ManagedPolicyLoader):  # type: ignore[misc]  # samtranslator is untyped
-    """Answers SAM's managed-policy lookups without IAM: the template names none by short name."""
-
-    def __init__(self) -> None:
-        self._policy_map: dict[str, str] | None = {}
-
-    def load(self) -> dict[str, str]:
-        return {}
+__all__ = ["ARTIFACT_PLACEHOLDER", "REPO_ROOT", "TEMPLATE_PATH", "Template", "load_source_template"]
 
 
 def load_source_template(path: Path = TEMPLATE_PATH) -> Template:
-    """The SAM source as plain dicts, short-form tags (!Ref, !Sub) in their long form."""
-    document = cfn_yaml.loads(path.read_text(encoding="utf-8"), str(path))
-    plain: Template = json.loads(json.dumps(document))
-    return plain
-
-
-def _with_placeholder_artifacts(template: Template) -> Template:
-    # The transform only accepts local paths after `sam package`; an S3 URI stands in for it.
-    prepared = copy.deepcopy(template)
-    for resource in prepared["Resources"].values():
-        properties = resource.get("Properties", {})
-        for key in ("CodeUri", "ContentUri"):
-            if isinstance(properties.get(key), str) and not properties[key].startswith("s3://"):
-                properties[key] = ARTIFACT_PLACEHOLDER
-    return prepared
-
-
-def transform_template(template: Template) -> Template:
-    """CloudFormation as `sam deploy` would submit it, computed offline."""
-    saved = {name: os.environ.get(name) for name in OFFLINE_ENV}
-    os.environ.update(OFFLINE_ENV)
-    try:
-        transformed: Template = transform(
-            _with_placeholder_artifacts(template), {}, OfflineManagedPolicyLoader()
-        )
-        return transformed
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    return _load(path)
 
 
 @pytest.fixture(scope="session")

@@ -76,18 +76,6 @@ def test_quiet_prints_one_verdict_line(
     assert out.startswith("INVALID") and len(out.splitlines()) <= 2
 
 
-def test_the_demo_gives_every_example_the_verdict_it_was_made_for(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert main(["demo", "--out", str(tmp_path)]) == 0
-
-    out = capsys.readouterr().out
-    assert "every example got the verdict it was made for" in out
-    reports = sorted((tmp_path / "reports" / "validation" / "churn").glob("*.json"))
-    assert len(reports) == 6
-    assert json.loads((tmp_path / "reports/validation/churn/churn_2026-11.json").read_text())["valid"] is True
-
-
 def test_contract_shows_the_rules(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

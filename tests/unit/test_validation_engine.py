@@ -399,3 +399,22 @@ def test_a_file_of_nothing_but_malformed_rows_stops_at_the_cap(
 
     assert _only(report, K.SHORT_ROW).count == 50
     assert report.stopped_early is not None and "delimiter" in report.stopped_early
+
+
+def test_old_mac_line_endings_still_find_the_header(write_file: WriteFile) -> None:
+    contract = churn_contract(columns=[{"name": "a", "type": "integer"}, {"name": "b", "type": "integer"}])
+
+    report = validate_file(write_file(b"a,b\r1,2\r3,4\r"), contract)
+
+    assert report.valid, report.violations
+    assert report.rows == 2
+
+
+def test_a_carriage_return_inside_the_first_line_ends_the_header(write_file: WriteFile) -> None:
+    # Found by the property tests: b"\r\x01" once crashed the header parser.
+    contract = churn_contract(columns=[{"name": "a", "type": "integer"}])
+
+    report = validate_file(write_file(b"a\r\x01\n"), contract)
+
+    assert _kinds(report) == {"type_mismatch": 1}
+    assert _only(report, K.TYPE_MISMATCH).samples[0].line == 2

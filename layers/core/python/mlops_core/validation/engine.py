@@ -217,7 +217,9 @@ def _read_header(stream: GuardedStream, contract: DataContract) -> list[str]:
         raise FatalViolation(
             Violation(kind=ViolationKind.EMPTY_FILE, count=1, message="the file has no header and no data")
         )
-    end = text.find(b"\n")
+    # Arrow ends a line at \n, \r\n or a lone \r: so does the header.
+    ends = [position for position in (text.find(b"\n"), text.find(b"\r")) if position >= 0]
+    end = min(ends) if ends else -1
     if end < 0 and len(text) >= HEADER_LIMIT:
         raise FatalViolation(
             Violation(
@@ -227,11 +229,24 @@ def _read_header(stream: GuardedStream, contract: DataContract) -> list[str]:
                 f"(max_columns is {contract.max_columns}); the file was not read further",
             )
         )
-    line = text[: end if end >= 0 else len(text)].decode("utf-8").rstrip("\r")
+    line = text[: end if end >= 0 else len(text)].decode("utf-8")
     options = contract.csv
-    fields = next(
-        csv.reader(io.StringIO(line), delimiter=options.delimiter, quotechar=options.quote_char), []
-    )
+    try:
+        fields = next(
+            csv.reader(
+                io.StringIO(line, newline=""), delimiter=options.delimiter, quotechar=options.quote_char
+            ),
+            [],
+        )
+    except csv.Error as exc:
+        raise FatalViolation(
+            Violation(
+                kind=ViolationKind.MALFORMED_FILE,
+                count=1,
+                message=f"the header line cannot be parsed as CSV: {exc}",
+                samples=[ViolationSample(line=1)],
+            )
+        ) from exc
     check_header_names(fields, contract)
     return fields
 

@@ -1,0 +1,141 @@
+"""`mlops demo`: the bundle deployed from template.yaml into the local cloud, fed realistic data.
+
+Deploys the stack into moto, publishes the example contract with the same command a user
+runs, uploads a clean dataset and five broken ones, lets the events flow through the
+template's own rules, and prints a timeline, the verdicts and where every report is.
+Each pipeline stage adds its step here. Exits 1 if any step does not do what it should.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from mlops_core.validation import ValidationReport
+
+from .contract_store import push_contract
+from .lambda_runtime import REPO_ROOT
+from .local.cloud import local_cloud
+from .local.event_router import Delivery
+from .local.runtime import Invocation
+from .report_view import render_report
+from .sample_data import write_examples
+
+CONTRACT = REPO_ROOT / "infra" / "contracts" / "churn.yaml"
+
+
+@dataclass
+class _Step:
+    seconds: float
+    what: str
+    detail: str
+
+
+class _Timeline:
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.started = time.perf_counter()
+        self.steps: list[_Step] = []
+
+    def add(self, what: str, detail: str) -> None:
+        step = _Step(time.perf_counter() - self.started, what, detail)
+        self.steps.append(step)
+        self.console.print(f"  [dim]{step.seconds:6.2f}s[/] {escape(what):<22} {escape(detail)}")
+
+
+def run_demo(console: Console, out: Path | None = None) -> int:
+    folder = out or Path(tempfile.mkdtemp(prefix="mlops-demo-"))
+    logs = folder / "function-logs.jsonl"
+    folder.mkdir(parents=True, exist_ok=True)
+    console.rule("[bold]mlops demo: the bundle in the local cloud")
+    timeline = _Timeline(console)
+    outcomes: list[dict[str, object]] = []
+
+    def on_invocation(invocation: Invocation) -> None:
+        if invocation.ok and isinstance(invocation.result, dict):
+            outcomes.append(invocation.result)
+        elif not invocation.ok:
+            timeline.add(f"{invocation.function} failed", invocation.error or "")
+
+    def on_delivery(delivery: Delivery) -> None:
+        timeline.add(
+            delivery.detail_type,
+            f"rule {delivery.rule.split('-')[-2]} -> {delivery.target_arn.rsplit(':', 1)[-1]}",
+        )
+
+    with (
+        logs.open("w") as log_stream,
+        local_cloud(log_stream=log_stream, on_invocation=on_invocation, on_delivery=on_delivery) as cloud,
+    ):
+        functions = ", ".join(sorted(cloud.stack.functions))
+        timeline.add(
+            "stack deployed", f"{cloud.stack.name}: {len(cloud.stack.physical_ids)} resources; {functions}"
+        )
+        uri = push_contract(cloud.s3, cloud.bucket, CONTRACT)
+        timeline.add("contract published", uri)
+        examples = write_examples(folder / "incoming" / "churn")
+        surprises = 0
+        for example, path in examples:
+            key = f"incoming/churn/{path.name}"
+            cloud.s3.upload_file(str(path), cloud.bucket, key)
+            timeline.add("uploaded", f"s3://{cloud.bucket}/{key}  ({example.story})")
+            before = len(outcomes)
+            cloud.settle()
+            produced = outcomes[before:]
+            valid = bool(produced and produced[-1].get("valid"))
+            if len(produced) != 1 or valid != example.expect_valid:
+                surprises += 1
+            verdict = "validated" if valid else "quarantined"
+            where = produced[-1].get("destination_uri") if produced else "nothing happened"
+            timeline.add(verdict, str(where))
+        console.print()
+        reports = _download_reports(cloud.s3, cloud.bucket, outcomes, folder)
+        bucket = cloud.bucket
+    for name, report in reports:
+        if not report.valid:
+            render_report(console, report, name)
+    _summary(console, outcomes, bucket)
+    console.print(f"reports downloaded to {folder / 'reports' / 'validation'}")
+    console.print(f"function logs (JSON lines, as CloudWatch would hold them): {logs}")
+    if surprises:
+        console.print(f"[bold red]{surprises} example(s) did not get the verdict they were made for[/]")
+        return 1
+    console.print("[bold green]every upload got the verdict it was made for.[/]")
+    return 0
+
+
+def _download_reports(
+    s3: object, bucket: str, outcomes: list[dict[str, object]], folder: Path
+) -> list[tuple[str, ValidationReport]]:
+    reports: list[tuple[str, ValidationReport]] = []
+    for outcome in outcomes:
+        key = str(outcome["report_uri"]).removeprefix(f"s3://{bucket}/")
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()  # type: ignore[attr-defined]
+        local = folder / key
+        local.parent.mkdir(parents=True, exist_ok=True)
+        local.write_bytes(body)
+        report = ValidationReport.model_validate_json(body)
+        reports.append((Path(report.source.uri).name, report))
+    return reports
+
+
+def _summary(console: Console, outcomes: list[dict[str, object]], bucket: str) -> None:
+    table = Table(title=f"data gate: where everything went in s3://{bucket}/", header_style="bold")
+    for heading in ("verdict", "rows", "violations", "copy", "report"):
+        table.add_column(heading, overflow="fold")
+    for outcome in outcomes:
+        violations = outcome.get("violations") or {}
+        table.add_row(
+            "[green]validated[/]" if outcome["valid"] else "[red]quarantined[/]",
+            str(outcome["rows"]),
+            escape(", ".join(f"{k} {v}" for k, v in dict(violations).items()) or "-"),  # type: ignore[call-overload]
+            escape(str(outcome.get("destination_uri") or "-").removeprefix(f"s3://{bucket}/")),
+            escape(str(outcome["report_uri"]).removeprefix(f"s3://{bucket}/")),
+        )
+    console.print(table)

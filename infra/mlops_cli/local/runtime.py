@@ -1,0 +1,183 @@
+"""Invoke a stack's function in this process, as Lambda would: its environment, a context, async retries.
+
+A function's module is imported once with the function's environment set (its cold
+start) and kept, like a warm container. Asynchronous invocations follow Lambda's rules:
+a raising invocation is retried per the function's EventInvokeConfig (two retries by
+default), then the invocation record goes to the OnFailure destination.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+import traceback
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, redirect_stdout
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import ModuleType
+from typing import Any, TextIO
+
+from mlops_cli.lambda_runtime import LocalLambdaContext
+from mlops_cli.local.stack import DeployedStack, LocalFunction
+
+Handler = Callable[[Any, LocalLambdaContext], Any]
+
+
+@dataclass
+class Invocation:
+    """One attempt of one invocation, for logs, tests and the demo's timeline."""
+
+    function: str
+    request_id: str
+    attempt: int
+    ok: bool
+    result: Any = None
+    error: str | None = None
+
+
+@dataclass
+class FunctionRuntime:
+    """Runs the functions of one deployed stack; ``session`` is a boto3 Session on moto."""
+
+    stack: DeployedStack
+    session: Any
+    on_invocation: Callable[[Invocation], None] | None = None
+    #: Where the functions' own output (structured logs, EMF metrics) goes; stdout if None.
+    log_stream: TextIO | None = None
+    _handlers: dict[str, Handler] = field(default_factory=dict)
+
+    def invoke(self, function: LocalFunction, event: Any, *, attempt: int = 1) -> Any:
+        """A synchronous invocation; raises what the handler raises."""
+        context = LocalLambdaContext(
+            function_name=function.name,
+            memory_limit_in_mb=function.memory_mb,
+            timeout_seconds=float(function.timeout_seconds),
+            region=self.stack.region,
+        )
+        variables = function.environment | _lambda_variables(function, self.stack.region)
+        with _environment(variables), _output_to(self.log_stream):
+            handler = self._handler(function)
+            try:
+                result = handler(event, context)
+            except Exception as error:
+                self._record(
+                    Invocation(
+                        function.logical_id,
+                        context.aws_request_id,
+                        attempt,
+                        False,
+                        error=f"{type(error).__name__}: {error}",
+                    )
+                )
+                raise
+        self._record(Invocation(function.logical_id, context.aws_request_id, attempt, True, result=result))
+        return result
+
+    def invoke_async(self, function: LocalFunction, event: Any) -> bool:
+        """An asynchronous (event) invocation: retried, then sent to OnFailure. True if it succeeded."""
+        attempts = 1 + function.async_config.maximum_retry_attempts
+        failure: BaseException | None = None
+        for attempt in range(1, attempts + 1):
+            try:
+                self.invoke(function, event, attempt=attempt)
+                return True
+            except Exception as error:
+                failure = error
+        if function.async_config.on_failure_arn is not None and failure is not None:
+            self._send_failure_record(function, event, failure, attempts)
+        return False
+
+    def _handler(self, function: LocalFunction) -> Handler:
+        if function.logical_id not in self._handlers:
+            self._handlers[function.logical_id] = _load_handler(function)
+        return self._handlers[function.logical_id]
+
+    def _record(self, invocation: Invocation) -> None:
+        if self.on_invocation is not None:
+            self.on_invocation(invocation)
+
+    def _send_failure_record(
+        self, function: LocalFunction, event: Any, error: BaseException, count: int
+    ) -> None:
+        """The record Lambda sends to an OnFailure destination after the last retry."""
+        record = {
+            "version": "1.0",
+            "timestamp": datetime.now(UTC).isoformat(),
+            "requestContext": {
+                "requestId": str(uuid.uuid4()),
+                "functionArn": f"{function.arn}:$LATEST",
+                "condition": "RetriesExhausted",
+                "approximateInvokeCount": count,
+            },
+            "requestPayload": event,
+            "responseContext": {
+                "statusCode": 200,
+                "executedVersion": "$LATEST",
+                "functionError": "Unhandled",
+            },
+            "responsePayload": {
+                "errorMessage": str(error),
+                "errorType": type(error).__name__,
+                "stackTrace": traceback.format_exception(error)[-5:],
+            },
+        }
+        destination = str(function.async_config.on_failure_arn)
+        if ":sqs:" not in destination:
+            raise NotImplementedError(f"OnFailure destination {destination}: only SQS is emulated")
+        sqs = self.session.client("sqs")
+        queue_url = sqs.get_queue_url(QueueName=destination.rsplit(":", 1)[-1])["QueueUrl"]
+        sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(record, default=str))
+
+
+def _load_handler(function: LocalFunction) -> Handler:
+    module_file, _, attribute = function.handler.rpartition(".")
+    path = function.code_dir / f"{module_file.replace('.', '/')}.py"
+    module_name = f"mlops_local_functions.{function.logical_id}.{module_file}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path} for {function.logical_id}")
+    module: ModuleType = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    handler: Handler = getattr(module, attribute)
+    return handler
+
+
+def _lambda_variables(function: LocalFunction, region: str) -> dict[str, str]:
+    """The variables Lambda itself sets, which Powertools reads."""
+    return {
+        "AWS_LAMBDA_FUNCTION_NAME": function.name,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+        # No X-Ray daemon here: Powertools' tracer stays off instead of failing to connect.
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }
+
+
+@contextmanager
+def _output_to(stream: TextIO | None) -> Iterator[None]:
+    if stream is None:
+        yield
+        return
+    with redirect_stdout(stream):
+        yield
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

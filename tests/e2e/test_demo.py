@@ -1,0 +1,28 @@
+"""`mlops demo` runs the bundle from template.yaml in the local cloud, and says where things went."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mlops_cli.main import main
+
+
+def test_the_demo_gives_every_upload_the_verdict_it_was_made_for(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+
+    assert main(["demo", "--out", str(tmp_path)]) == 0
+
+    out = capsys.readouterr().out
+    assert "stack deployed" in out and "contract published" in out
+    assert out.count("Object Created") == 6
+    assert "every upload got the verdict it was made for" in out
+    reports = sorted((tmp_path / "reports" / "validation" / "churn").glob("*.json"))
+    assert len(reports) == 6
+    verdicts = sorted(json.loads(path.read_text())["valid"] for path in reports)
+    assert verdicts == [False] * 5 + [True]
+    assert (tmp_path / "function-logs.jsonl").stat().st_size > 0
