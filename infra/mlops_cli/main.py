@@ -79,6 +79,11 @@ def _parser() -> argparse.ArgumentParser:
         "--event", type=Path, required=True, help="the event JSON (see infra/events/samples/)"
     )
     invoke.set_defaults(run=_local_invoke)
+    up = local_commands.add_parser(
+        "up", help="serve the stack on a local moto endpoint and run its functions"
+    )
+    up.add_argument("--port", type=int, default=4566)
+    up.set_defaults(run=_local_up)
 
     demo = commands.add_parser("demo", help="run the bundle in the local cloud on generated example datasets")
     demo.add_argument(
@@ -152,6 +157,12 @@ def _demo(args: argparse.Namespace, console: Console) -> int:
     from .demo import run_demo  # noqa: PLC0415 - moto and the SAM translator load only for the demo
 
     return run_demo(console, out=args.out)
+
+
+def _local_up(args: argparse.Namespace, console: Console) -> int:
+    from .local.server import local_up  # noqa: PLC0415 - the server loads only for this command
+
+    return local_up(console, port=args.port)
 
 
 def _local_invoke(args: argparse.Namespace, console: Console) -> int:

@@ -11,11 +11,13 @@ wired by what template.yaml says.
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 from unittest.mock import patch
@@ -27,6 +29,7 @@ from moto.events.models import Rule
 from mlops_cli.lambda_runtime import REPO_ROOT
 from mlops_cli.local.event_router import Delivery, EventRouter
 from mlops_cli.local.runtime import FunctionRuntime, Invocation
+from mlops_cli.local.schedules import LocalClock, ScheduleRunner
 from mlops_cli.local.stack import DeployedStack, deploy
 
 TEMPLATE = REPO_ROOT / "template.yaml"
@@ -46,6 +49,8 @@ class LocalCloud:
     session: Any
     runtime: FunctionRuntime
     router: EventRouter
+    clock: LocalClock
+    schedules: ScheduleRunner
 
     @property
     def bucket(self) -> str:
@@ -59,13 +64,39 @@ class LocalCloud:
         """Route events until none are left; returns how many deliveries were made."""
         return self.router.pump()
 
+    def advance(self, seconds: float) -> int:
+        """Move the clock on, fire the schedules that fell due, then let their events flow."""
+        self.clock.advance(seconds)
+        return self.schedules.tick() + self.settle()
+
     def invoke(self, function: str, event: Any) -> Any:
         """A synchronous invocation, like `sam local invoke` (without Docker)."""
         return self.runtime.invoke(self.stack.function(function), event)
 
 
+def schedule_runner(
+    session: Any, router: EventRouter, runtime: FunctionRuntime, clock: LocalClock
+) -> ScheduleRunner:
+    """Schedules fire through the router (rules) or straight to their target (Scheduler)."""
+
+    def deliver_schedule(target: dict[str, Any], payload: Any) -> bool:
+        arn = str(target["Arn"])
+        function = router.stack.function_by_arn(arn)
+        if function is not None:
+            return runtime.invoke_async(function, payload)
+        if ":sqs:" in arn:
+            router.send_to_queue(arn, payload)
+            return True
+        raise NotImplementedError(f"schedule target {arn}: the local cloud runs Lambda and SQS targets")
+
+    def deliver_rule(bus: str, rule: dict[str, Any], target: dict[str, Any], event: dict[str, Any]) -> int:
+        return router.deliver(bus, rule, target, event, moto_delivers=False)
+
+    return ScheduleRunner(session, router.stack.region, clock, deliver_rule, deliver_schedule)
+
+
 @contextmanager
-def _lambda_targets_left_to_the_router() -> Iterator[None]:
+def lambda_targets_left_to_the_router() -> Iterator[None]:
     """moto raises NotImplementedError for a Lambda target, which also stops the event from
     reaching the rules after it (S3 notifications swallow the error, PutEvents fails). The
     router invokes Lambda targets; moto keeps delivering to everything else."""
@@ -96,8 +127,10 @@ def local_cloud(
     """Start moto in this process, deploy ``template`` into it, and yield the running cloud."""
     saved = {name: os.environ.get(name) for name in LOCAL_CREDENTIALS}
     os.environ.update(LOCAL_CREDENTIALS)
+    # moto logs a warning per resource type its CloudFormation skips; stack.py covers them.
+    logging.getLogger("moto").setLevel(logging.ERROR)
     try:
-        with mock_aws(), _lambda_targets_left_to_the_router(), warnings.catch_warnings():
+        with mock_aws(), lambda_targets_left_to_the_router(), warnings.catch_warnings():
             # moto warns for each resource type its CloudFormation skips (bucket and queue
             # policies, EventInvokeConfig); the stack module reads those from the template.
             warnings.simplefilter("ignore", UserWarning)
@@ -106,7 +139,10 @@ def local_cloud(
             runtime = FunctionRuntime(stack, session, on_invocation=on_invocation, log_stream=log_stream)
             router = EventRouter(stack, session, runtime, on_delivery=on_delivery)
             router.install_taps()
-            yield LocalCloud(stack, session, runtime, router)
+            clock = LocalClock(frozen_at=datetime.now(UTC))
+            yield LocalCloud(
+                stack, session, runtime, router, clock, schedule_runner(session, router, runtime, clock)
+            )
     finally:
         for name, value in saved.items():
             if value is None:

@@ -94,14 +94,27 @@ class EventRouter:
             if not matches(pattern, event):
                 continue
             for target in self._events.list_targets_by_rule(Rule=rule["Name"], EventBusName=bus)["Targets"]:
-                count += self._deliver(bus, rule, target, event)
+                count += self.deliver(bus, rule, target, event)
         return count
 
-    def _deliver(self, bus: str, rule: dict[str, Any], target: dict[str, Any], event: dict[str, Any]) -> int:
+    def deliver(
+        self,
+        bus: str,
+        rule: dict[str, Any],
+        target: dict[str, Any],
+        event: dict[str, Any],
+        *,
+        moto_delivers: bool = True,
+    ) -> int:
+        """Deliver ``event`` by ``rule`` to ``target``. Unless moto delivered it itself (events it
+        routed), SQS targets are sent to here too: scheduled events never pass through moto."""
         arn = str(target["Arn"])
+        payload = _payload(target, event, rule)
+        if ":sqs:" in arn and not moto_delivers:
+            self.send_to_queue(arn, payload)
+            return 1
         if ":lambda:" not in arn:
             return 0  # moto delivers to SQS, logs, buses and archives itself
-        payload = _payload(target, event, rule)
         function = self.stack.function_by_arn(arn)
         if function is None:
             self._dead_letter(target, event, f"no function {arn} in the local stack")
@@ -113,6 +126,11 @@ class EventRouter:
         if self.on_delivery is not None:
             self.on_delivery(delivery)
         return 1
+
+    def send_to_queue(self, arn: str, payload: Any) -> None:
+        url = self._sqs.get_queue_url(QueueName=arn.rsplit(":", 1)[-1])["QueueUrl"]
+        body = payload if isinstance(payload, str) else json.dumps(payload)
+        self._sqs.send_message(QueueUrl=url, MessageBody=body)
 
     def _dead_letter(self, target: dict[str, Any], event: dict[str, Any], reason: str) -> None:
         """A delivery EventBridge could not make goes to the target's DLQ, as on AWS."""

@@ -1,0 +1,117 @@
+"""`mlops local up`: the local cloud behind a moto server on 127.0.0.1, for any AWS client.
+
+The stack is deployed into a moto server running in this process, so the AWS CLI, boto3
+or any SDK can talk to it (``--endpoint-url http://127.0.0.1:4566``). The router polls
+the taps and runs the functions here; their logs stream to the terminal. Ctrl-C (or
+``stop``) shuts it all down.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TextIO
+
+import boto3
+from moto.server import ThreadedMotoServer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from mlops_cli.local.cloud import (
+    LOCAL_CREDENTIALS,
+    REGION,
+    TEMPLATE,
+    lambda_targets_left_to_the_router,
+    schedule_runner,
+)
+from mlops_cli.local.event_router import EventRouter
+from mlops_cli.local.runtime import FunctionRuntime
+from mlops_cli.local.schedules import LocalClock
+from mlops_cli.local.stack import DeployedStack, deploy
+
+DEFAULT_PORT = 4566
+POLL_SECONDS = 0.5
+HOST = "127.0.0.1"
+
+
+def local_up(
+    console: Console,
+    *,
+    port: int = DEFAULT_PORT,
+    template: Path = TEMPLATE,
+    stop: threading.Event | None = None,
+    ready: threading.Event | None = None,
+    log_stream: TextIO | None = None,
+) -> int:
+    """Serve the bundle until ``stop`` is set or Ctrl-C; returns the exit code."""
+    stop = stop or threading.Event()
+    # The server's request log and moto's notes on skipped resource types would drown the
+    # function logs the user came for.
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    logging.getLogger("moto").setLevel(logging.ERROR)
+    endpoint = f"http://{HOST}:{port}"
+    server = ThreadedMotoServer(ip_address=HOST, port=port, verbose=False)
+    server.start()
+    try:
+        with _pointed_at(endpoint), lambda_targets_left_to_the_router(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            session = boto3.Session(region_name=REGION)
+            stack = deploy(session, template)
+            runtime = FunctionRuntime(stack, session, log_stream=log_stream)
+            router = EventRouter(stack, session, runtime)
+            router.install_taps()
+            schedules = schedule_runner(session, router, runtime, LocalClock())  # real time
+            _print_welcome(console, stack, endpoint)
+            if ready is not None:
+                ready.set()
+            try:
+                while not stop.is_set():
+                    schedules.tick()
+                    router.pump()
+                    stop.wait(POLL_SECONDS)
+            except KeyboardInterrupt:
+                console.print("\nstopping the local cloud")
+    finally:
+        server.stop()
+    return 0
+
+
+@contextmanager
+def _pointed_at(endpoint: str) -> Iterator[None]:
+    """Every boto3 client made in this process, the functions' included, talks to the server."""
+    values = LOCAL_CREDENTIALS | {"AWS_ENDPOINT_URL": endpoint}
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _print_welcome(console: Console, stack: DeployedStack, endpoint: str) -> None:
+    table = Table(title=f"stack {stack.name} on {endpoint}", header_style="bold")
+    table.add_column("output")
+    table.add_column("value", overflow="fold")
+    for key, value in sorted(stack.outputs.items()):
+        table.add_row(key, escape(value))
+    console.print(table)
+    bucket = stack.outputs.get("DataBucketName", "<bucket>")
+    console.print("try, from another terminal (any credentials work):")
+    console.print(
+        f"  aws --endpoint-url {endpoint} --region {REGION} s3 cp infra/contracts/churn.yaml "
+        f"s3://{bucket}/contracts/churn.yaml"
+    )
+    console.print(
+        f"  aws --endpoint-url {endpoint} --region {REGION} s3 cp churn.csv s3://{bucket}/incoming/churn/"
+    )
+    console.print("function logs follow; Ctrl-C stops.")
