@@ -67,7 +67,9 @@ def test_a_schedule_rule_fires_as_the_clock_advances_and_not_before(ticking: tup
     assert {t["source"] for t in ticks} == {"aws.events"}
 
 
-def test_a_one_time_scheduler_schedule_fires_once_then_deletes_itself(ticking: tuple[LocalCloud, Path]) -> None:
+def test_a_one_time_scheduler_schedule_fires_once_then_deletes_itself(
+    ticking: tuple[LocalCloud, Path],
+) -> None:
     cloud, log = ticking
     scheduler = cloud.session.client("scheduler")
     at = (cloud.clock.now() + timedelta(minutes=2)).strftime("%Y-%m-%dT%H:%M:%S")
