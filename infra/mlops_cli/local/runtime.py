@@ -27,6 +27,10 @@ from mlops_cli.local.stack import DeployedStack, LocalFunction
 Handler = Callable[[Any, LocalLambdaContext], Any]
 
 
+class FunctionTimeout(RuntimeError):
+    """The handler ran past its function's Timeout."""
+
+
 @dataclass
 class Invocation:
     """One attempt of one invocation, for logs, tests and the demo's timeline."""
@@ -63,6 +67,10 @@ class FunctionRuntime:
             handler = self._handler(function)
             try:
                 result = handler(event, context)
+                if context.get_remaining_time_in_millis() <= 0:
+                    # A thread cannot be stopped from outside; the run is judged when it ends,
+                    # and counts as failed, as Lambda would have cut it off.
+                    raise FunctionTimeout(f"Task timed out after {function.timeout_seconds} seconds")
             except Exception as error:
                 self._record(
                     Invocation(

@@ -98,7 +98,7 @@ def deploy(
     cloudformation = session.client("cloudformation")
     cloudformation.create_stack(
         StackName=stack_name,
-        TemplateBody=json.dumps(template),
+        TemplateBody=json.dumps(_with_literal_bus_names(template, stack_name, region, parameters or {})),
         Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in (parameters or {}).items()],
         Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
     )
@@ -116,6 +116,31 @@ def deploy(
         if resource["Type"] == "AWS::Lambda::Function"
     }
     return DeployedStack(stack_name, region, template, resolver.physical_ids, outputs, functions)
+
+
+def _with_literal_bus_names(
+    template: Template, stack_name: str, region: str, parameters: dict[str, str]
+) -> Template:
+    """moto resolves a Ref to an event bus to its internal object, which breaks any rule that
+    names the bus; so such Refs are written out as the bus name before moto sees them."""
+    pre = _Resolver.before_deployment(stack_name, region, template, parameters)
+    names = {
+        logical_id: str(pre.resolve(resource["Properties"]["Name"]))
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Events::EventBus"
+    }
+
+    def rewrite(value: Any) -> Any:
+        if isinstance(value, dict):
+            if set(value) == {"Ref"} and value["Ref"] in names:
+                return names[value["Ref"]]
+            return {key: rewrite(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [rewrite(item) for item in value]
+        return value
+
+    rewritten: Template = rewrite(template)
+    return rewritten
 
 
 def _upload_placeholder_artifact(session: Any, region: str) -> None:
@@ -217,7 +242,14 @@ class _Resolver:
     """Resolves Ref, Fn::GetAtt, Fn::Sub, Fn::Join and Fn::Select against the deployed stack."""
 
     def __init__(
-        self, session: Any, stack_name: str, region: str, template: Template, parameters: dict[str, str]
+        self,
+        session: Any,
+        stack_name: str,
+        region: str,
+        template: Template,
+        parameters: dict[str, str],
+        *,
+        deployed: bool = True,
     ) -> None:
         self.session = session
         self.region = region
@@ -233,7 +265,14 @@ class _Resolver:
             "AWS::Partition": "aws",
             "AWS::URLSuffix": "amazonaws.com",
         }
-        self.physical_ids = self._physical_ids(stack_name)
+        self.physical_ids: dict[str, str] = self._physical_ids(stack_name) if deployed else {}
+
+    @classmethod
+    def before_deployment(
+        cls, stack_name: str, region: str, template: Template, parameters: dict[str, str]
+    ) -> _Resolver:
+        """Resolves parameters and pseudo parameters only: no resource exists yet."""
+        return cls(None, stack_name, region, template, parameters, deployed=False)
 
     def _physical_ids(self, stack_name: str) -> dict[str, str]:
         listed = self.session.client("cloudformation").describe_stack_resources(StackName=stack_name)
