@@ -22,10 +22,10 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 
 dev: $(STAMP) ## create .venv and install the pinned dependencies
 
-demo: $(STAMP) ## validate the example datasets and print their reports
+demo: $(STAMP) ## the bundle in the local cloud on generated datasets
 	$(BIN)/mlops demo
 
-test: $(STAMP) ## run every test (unit, integration on moto, template)
+test: $(STAMP) ## run every test (unit, integration on moto, e2e in the local cloud, template)
 	$(BIN)/pytest -q
 
 test-unit: $(STAMP)
