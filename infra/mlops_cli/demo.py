@@ -64,27 +64,22 @@ def run_demo(console: Console, out: Path | None = None) -> int:
             timeline.add(f"{invocation.function} failed", invocation.error or "")
 
     def on_delivery(delivery: Delivery) -> None:
-        timeline.add(
-            delivery.detail_type,
-            f"rule {delivery.rule.split('-')[-2]} -> {delivery.target_arn.rsplit(':', 1)[-1]}",
-        )
+        timeline.add(delivery.detail_type, f"{_logical(delivery.rule)} -> {_logical(delivery.target_arn)}")
 
     with (
         logs.open("w") as log_stream,
         local_cloud(log_stream=log_stream, on_invocation=on_invocation, on_delivery=on_delivery) as cloud,
     ):
-        functions = ", ".join(sorted(cloud.stack.functions))
-        timeline.add(
-            "stack deployed", f"{cloud.stack.name}: {len(cloud.stack.physical_ids)} resources; {functions}"
-        )
+        timeline.add("stack deployed", f"{cloud.stack.name}: {len(cloud.stack.physical_ids)} resources")
+        timeline.add("data bucket", f"s3://{cloud.bucket}/")
         uri = push_contract(cloud.s3, cloud.bucket, CONTRACT)
-        timeline.add("contract published", uri)
+        timeline.add("contract published", uri.removeprefix(f"s3://{cloud.bucket}/"))
         examples = write_examples(folder / "incoming" / "churn")
         surprises = 0
         for example, path in examples:
             key = f"incoming/churn/{path.name}"
             cloud.s3.upload_file(str(path), cloud.bucket, key)
-            timeline.add("uploaded", f"s3://{cloud.bucket}/{key}  ({example.story})")
+            timeline.add("uploaded", f"{key}  ({example.story})")
             before = len(outcomes)
             cloud.settle()
             produced = outcomes[before:]
@@ -93,7 +88,7 @@ def run_demo(console: Console, out: Path | None = None) -> int:
                 surprises += 1
             verdict = "validated" if valid else "quarantined"
             where = produced[-1].get("destination_uri") if produced else "nothing happened"
-            timeline.add(verdict, str(where))
+            timeline.add(verdict, str(where).removeprefix(f"s3://{cloud.bucket}/"))
         console.print()
         reports = _download_reports(cloud.s3, cloud.bucket, outcomes, folder)
         bucket = cloud.bucket
@@ -108,6 +103,13 @@ def run_demo(console: Console, out: Path | None = None) -> int:
         return 1
     console.print("[bold green]every upload got the verdict it was made for.[/]")
     return 0
+
+
+def _logical(physical: str) -> str:
+    """mlops-local-ValidateDatasetFunction-V6I3K09E48AJ (or its ARN) -> ValidateDatasetFunction."""
+    name = physical.rsplit(":", 1)[-1]
+    parts = name.split("-")
+    return parts[-2] if len(parts) >= 3 else name
 
 
 def _download_reports(
