@@ -144,3 +144,34 @@ def test_local_invoke_runs_a_function_with_a_sample_event_like_sam_local_invoke(
     result = cloud.invoke("ValidateDatasetFunction", event)
 
     assert result["ignored"] is True  # the sample names another bucket than the local stack's
+
+
+def test_a_target_that_cannot_be_delivered_to_lands_in_the_rules_dead_letter_queue(cloud: LocalCloud) -> None:
+    events, sqs = cloud.session.client("events"), cloud.session.client("sqs")
+    url = sqs.create_queue(QueueName="orphan-dlq")["QueueUrl"]
+    dlq = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    bus = cloud.stack.outputs["EventBusName"]
+    events.put_rule(Name="orphan", EventBusName=bus, EventPattern=json.dumps({"source": ["mlops.bundle"]}))
+    events.put_targets(
+        Rule="orphan",
+        EventBusName=bus,
+        Targets=[
+            {
+                "Id": "gone",
+                "Arn": "arn:aws:lambda:eu-west-1:123456789012:function:deleted-function",
+                "DeadLetterConfig": {"Arn": dlq},
+            }
+        ],
+    )
+
+    events.put_events(
+        Entries=[
+            {"Source": "mlops.bundle", "DetailType": "DatasetValidated", "Detail": "{}", "EventBusName": bus}
+        ]
+    )
+    cloud.settle()
+
+    [message] = sqs.receive_message(QueueUrl=url, MessageAttributeNames=["All"]).get("Messages", [])
+    assert json.loads(message["Body"])["detail-type"] == "DatasetValidated"
+    assert message["MessageAttributes"]["ERROR_CODE"]["StringValue"] == "ResourceNotFoundException"
+    assert [d.ok for d in cloud.router.deliveries] == [False]
