@@ -76,7 +76,80 @@ class DatasetRejected(EventDetail):
     rejected_at: datetime
 
 
-EVENT_DETAILS: tuple[type[EventDetail], ...] = (DatasetValidated, DatasetRejected)
+class ModelTrained(EventDetail):
+    """A model was trained from a validated dataset; its artifact and manifest are under models/."""
+
+    schema_version: Literal["1"] = "1"
+    model: str
+    training_run_id: str
+    dataset: str
+    dataset_uri: str
+    dataset_sha256: str | None = None
+    artifact_uri: str
+    artifact_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    manifest_uri: str
+    baseline_uri: str
+    primary_metric: str
+    metrics: dict[str, float]
+    trained_at: datetime
+
+
+class ModelRegistered(EventDetail):
+    """A verified model has a version in the registry, pending a decision."""
+
+    schema_version: Literal["1"] = "1"
+    model: str
+    version: int = Field(ge=1)
+    artifact_uri: str
+    artifact_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    primary_metric: str
+    metrics: dict[str, float]
+    source: Literal["trained", "uploaded"]
+    registered_at: datetime
+
+
+class ModelApproved(EventDetail):
+    """A version may be deployed: by the approval policy or by a person."""
+
+    schema_version: Literal["1"] = "1"
+    model: str
+    version: int = Field(ge=1)
+    approved_by: str = Field(description="'policy' or the person's identity")
+    reason: str
+    approved_at: datetime
+
+
+class ModelRejected(EventDetail):
+    """A version must not be deployed: it failed verification, the policy or a reviewer."""
+
+    schema_version: Literal["1"] = "1"
+    model: str
+    version: int | None = Field(description="None when the upload was refused before it got a version")
+    rejected_by: str
+    reason: str
+    artifact_uri: str | None = None
+    rejected_at: datetime
+
+
+class RetrainRequested(EventDetail):
+    """Train the dataset's model again (emitted by the drift check, or by hand)."""
+
+    schema_version: Literal["1"] = "1"
+    dataset: str
+    dataset_uri: str = Field(description="the validated data to train on")
+    reason: str
+    requested_at: datetime
+
+
+EVENT_DETAILS: tuple[type[EventDetail], ...] = (
+    DatasetValidated,
+    DatasetRejected,
+    ModelTrained,
+    ModelRegistered,
+    ModelApproved,
+    ModelRejected,
+    RetrainRequested,
+)
 
 
 class EventPublisher(Protocol):
