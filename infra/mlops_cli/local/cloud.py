@@ -12,7 +12,6 @@ wired by what template.yaml says.
 from __future__ import annotations
 
 import logging
-import os
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,6 +26,7 @@ from moto import mock_aws
 from moto.events.models import Rule
 
 from mlops_cli.lambda_runtime import REPO_ROOT
+from mlops_cli.local.environment import environment
 from mlops_cli.local.event_router import Delivery, EventRouter
 from mlops_cli.local.runtime import FunctionRuntime, Invocation
 from mlops_cli.local.schedules import LocalClock, ScheduleRunner
@@ -125,27 +125,23 @@ def local_cloud(
     on_delivery: Callable[[Delivery], None] | None = None,
 ) -> Iterator[LocalCloud]:
     """Start moto in this process, deploy ``template`` into it, and yield the running cloud."""
-    saved = {name: os.environ.get(name) for name in LOCAL_CREDENTIALS}
-    os.environ.update(LOCAL_CREDENTIALS)
     # moto logs a warning per resource type its CloudFormation skips; stack.py covers them.
     logging.getLogger("moto").setLevel(logging.ERROR)
-    try:
-        with mock_aws(), lambda_targets_left_to_the_router(), warnings.catch_warnings():
-            # moto warns for each resource type its CloudFormation skips (bucket and queue
-            # policies, EventInvokeConfig); the stack module reads those from the template.
-            warnings.simplefilter("ignore", UserWarning)
-            session = boto3.Session(region_name=REGION)
-            stack = deploy(session, template, stack_name=stack_name, parameters=parameters)
-            runtime = FunctionRuntime(stack, session, on_invocation=on_invocation, log_stream=log_stream)
-            router = EventRouter(stack, session, runtime, on_delivery=on_delivery)
-            router.install_taps()
-            clock = LocalClock(frozen_at=datetime.now(UTC))
-            yield LocalCloud(
-                stack, session, runtime, router, clock, schedule_runner(session, router, runtime, clock)
-            )
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    with (
+        environment(LOCAL_CREDENTIALS),
+        mock_aws(),
+        lambda_targets_left_to_the_router(),
+        warnings.catch_warnings(),
+    ):
+        # moto warns for each resource type its CloudFormation skips (bucket and queue
+        # policies, EventInvokeConfig); the stack module reads those from the template.
+        warnings.simplefilter("ignore", UserWarning)
+        session = boto3.Session(region_name=REGION)
+        stack = deploy(session, template, stack_name=stack_name, parameters=parameters)
+        runtime = FunctionRuntime(stack, session, on_invocation=on_invocation, log_stream=log_stream)
+        router = EventRouter(stack, session, runtime, on_delivery=on_delivery)
+        router.install_taps()
+        clock = LocalClock(frozen_at=datetime.now(UTC))
+        yield LocalCloud(
+            stack, session, runtime, router, clock, schedule_runner(session, router, runtime, clock)
+        )

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import sys
 import traceback
 import uuid
@@ -22,6 +21,7 @@ from types import ModuleType
 from typing import Any, TextIO
 
 from mlops_cli.lambda_runtime import LocalLambdaContext
+from mlops_cli.local.environment import environment
 from mlops_cli.local.stack import DeployedStack, LocalFunction
 
 Handler = Callable[[Any, LocalLambdaContext], Any]
@@ -63,7 +63,7 @@ class FunctionRuntime:
             region=self.stack.region,
         )
         variables = function.environment | _lambda_variables(function, self.stack.region)
-        with _environment(variables), _output_to(self.log_stream):
+        with environment(variables), _output_to(self.log_stream):
             handler = self._handler(function)
             try:
                 result = handler(event, context)
@@ -175,17 +175,3 @@ def _output_to(stream: TextIO | None) -> Iterator[None]:
         return
     with redirect_stdout(stream):
         yield
-
-
-@contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value

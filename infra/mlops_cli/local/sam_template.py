@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from cfnlint.decode import cfn_yaml
 from samtranslator.translator.managed_policy_translator import ManagedPolicyLoader
 from samtranslator.translator.transform import transform
+
+from mlops_cli.local.environment import environment
 
 ARTIFACT_BUCKET = "placeholder-artifacts"
 ARTIFACT_KEY = "code.zip"
@@ -64,20 +63,6 @@ def transform_template(template: Template, region: str = OFFLINE_REGION) -> Temp
         for key in ("CodeUri", "ContentUri"):
             if isinstance(properties.get(key), str) and not properties[key].startswith("s3://"):
                 properties[key] = ARTIFACT_PLACEHOLDER
-    with _environment({"AWS_DEFAULT_REGION": region}):
+    with environment({"AWS_DEFAULT_REGION": region}):
         transformed: Template = transform(prepared, {}, OfflineManagedPolicyLoader())
     return transformed
-
-
-@contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value

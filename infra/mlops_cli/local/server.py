@@ -9,11 +9,9 @@ the taps and runs the functions here; their logs stream to the terminal. Ctrl-C 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TextIO
 
@@ -30,6 +28,7 @@ from mlops_cli.local.cloud import (
     lambda_targets_left_to_the_router,
     schedule_runner,
 )
+from mlops_cli.local.environment import environment
 from mlops_cli.local.event_router import EventRouter
 from mlops_cli.local.runtime import FunctionRuntime
 from mlops_cli.local.schedules import LocalClock
@@ -82,20 +81,9 @@ def local_up(
     return 0
 
 
-@contextmanager
-def _pointed_at(endpoint: str) -> Iterator[None]:
+def _pointed_at(endpoint: str) -> AbstractContextManager[None]:
     """Every boto3 client made in this process, the functions' included, talks to the server."""
-    values = LOCAL_CREDENTIALS | {"AWS_ENDPOINT_URL": endpoint}
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    return environment(LOCAL_CREDENTIALS | {"AWS_ENDPOINT_URL": endpoint})
 
 
 def _print_welcome(console: Console, stack: DeployedStack, endpoint: str) -> None:
