@@ -10,11 +10,10 @@ from typing import Any
 
 import pytest
 
-from mlops_cli.local.cloud import TEMPLATE, LocalCloud, local_cloud
+from mlops_cli.local.cloud import LocalCloud, local_cloud
 from mlops_cli.local.runtime import FunctionTimeout
-from mlops_cli.local.sam_template import load_source_template
 
-from ..conftest import REPO_ROOT
+from .conftest import extended_template
 
 ECHO_HANDLER = """
 import json, os, time
@@ -45,22 +44,17 @@ def _echo(name: str, log: Path, pattern: dict[str, Any], **extra: Any) -> dict[s
 @pytest.fixture
 def bus(tmp_path: Path) -> Iterator[tuple[LocalCloud, Path]]:
     log = tmp_path / "echo.jsonl"
-    (tmp_path / "functions" / "echo").mkdir(parents=True)
-    (tmp_path / "functions" / "echo" / "app.py").write_text(ECHO_HANDLER)
-    (tmp_path / "functions" / "validate_dataset").symlink_to(REPO_ROOT / "functions" / "validate_dataset")
-    (tmp_path / "layers").symlink_to(REPO_ROOT / "layers")
-    template = load_source_template(TEMPLATE)
     validated = {"source": ["mlops.bundle"], "detail-type": ["DatasetValidated"]}
-    template["Resources"]["TrainFunction"] = _echo("train", log, validated)
-    template["Resources"]["AuditFunction"] = _echo("audit", log, {"source": [{"prefix": "mlops."}]})
-    template["Resources"]["ShapedFunction"] = _echo(
-        "shaped",
-        log,
-        validated,
-        InputTransformer={"InputPathsMap": {"run": "$.detail.run_id"}, "InputTemplate": '{"run": <run>}'},
+    shaping = {"InputPathsMap": {"run": "$.detail.run_id"}, "InputTemplate": '{"run": <run>}'}
+    path = extended_template(
+        tmp_path,
+        {"echo": ECHO_HANDLER},
+        {
+            "TrainFunction": _echo("train", log, validated),
+            "AuditFunction": _echo("audit", log, {"source": [{"prefix": "mlops."}]}),
+            "ShapedFunction": _echo("shaped", log, validated, InputTransformer=shaping),
+        },
     )
-    path = tmp_path / "template.yaml"
-    path.write_text(json.dumps(template))
     with local_cloud(path, log_stream=io.StringIO()) as cloud:
         yield cloud, log
 

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from mlops_cli.local.cloud import TEMPLATE, LocalCloud, local_cloud
-from mlops_cli.local.sam_template import load_source_template
+from mlops_cli.local.cloud import LocalCloud, local_cloud
 
-from ..conftest import REPO_ROOT
+from .conftest import extended_template
 
 TICK_HANDLER = """
 import json, os
@@ -29,22 +28,21 @@ def lambda_handler(event, context):
 def ticking(tmp_path: Path) -> Iterator[tuple[LocalCloud, Path]]:
     """The bundle's template plus a function on rate(5 minutes), as a later stage will add."""
     log = tmp_path / "ticks.jsonl"
-    (tmp_path / "functions" / "tick").mkdir(parents=True)
-    (tmp_path / "functions" / "tick" / "app.py").write_text(TICK_HANDLER)
-    (tmp_path / "functions" / "validate_dataset").symlink_to(REPO_ROOT / "functions" / "validate_dataset")
-    (tmp_path / "layers").symlink_to(REPO_ROOT / "layers")
-    template = load_source_template(TEMPLATE)
-    template["Resources"]["TickFunction"] = {
-        "Type": "AWS::Serverless::Function",
-        "Properties": {
-            "CodeUri": "functions/tick/",
-            "Handler": "app.lambda_handler",
-            "Environment": {"Variables": {"TICK_LOG": str(log)}},
-            "Events": {"Every5": {"Type": "Schedule", "Properties": {"Schedule": "rate(5 minutes)"}}},
+    path = extended_template(
+        tmp_path,
+        {"tick": TICK_HANDLER},
+        {
+            "TickFunction": {
+                "Type": "AWS::Serverless::Function",
+                "Properties": {
+                    "CodeUri": "functions/tick/",
+                    "Handler": "app.lambda_handler",
+                    "Environment": {"Variables": {"TICK_LOG": str(log)}},
+                    "Events": {"Every5": {"Type": "Schedule", "Properties": {"Schedule": "rate(5 minutes)"}}},
+                },
+            }
         },
-    }
-    path = tmp_path / "template.yaml"
-    path.write_text(json.dumps(template))
+    )
     with local_cloud(path, log_stream=io.StringIO()) as cloud:
         yield cloud, log
 
