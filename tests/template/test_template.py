@@ -177,8 +177,10 @@ def table_violations(template: Template) -> list[str]:
         if not is_true(properties.get("SSESpecification", {}).get("SSEEnabled")):
             found.append(f"{table_id}: SSESpecification is not enabled")
         ttl = properties.get("TimeToLiveSpecification", {})
-        if not (is_true(ttl.get("Enabled")) and ttl.get("AttributeName")):
-            found.append(f"{table_id}: no TTL attribute")
+        expires = is_true(ttl.get("Enabled")) and ttl.get("AttributeName")
+        # A table either forgets (a TTL) or is a record that outlives the stack (Retain).
+        if not expires and table.get("DeletionPolicy") != "Retain":
+            found.append(f"{table_id}: no TTL attribute, and not retained when the stack goes")
     return found
 
 
@@ -214,7 +216,7 @@ def _lets_rule_send(policy: dict[str, Any], queue_ids: set[str], rule_id: str) -
             statement.get("Effect") == "Allow"
             and statement.get("Principal") == {"Service": "events.amazonaws.com"}
             and as_list(statement.get("Action")) == ["sqs:SendMessage"]
-            and is_ref(source_arn, rule_id)
+            and any(is_ref(arn, rule_id) for arn in as_list(source_arn))
         ):
             return True
     return False
@@ -326,7 +328,7 @@ def test_every_queue_is_encrypted(cloudformation: Template) -> None:
     assert queue_violations(cloudformation) == []
 
 
-def test_every_table_has_pitr_sse_and_ttl(cloudformation: Template) -> None:
+def test_every_table_has_pitr_sse_and_a_ttl_or_a_retain_policy(cloudformation: Template) -> None:
     assert table_violations(cloudformation) == []
 
 
@@ -391,7 +393,7 @@ def test_every_resource_kind_users_need_has_an_output(source_template: Template)
 
 def test_layers_are_built_by_their_makefile_for_arm64(source_template: Template) -> None:
     layers = resources_of(source_template, "AWS::Serverless::LayerVersion")
-    assert set(layers) == {"CoreLayer", "RuntimeDepsLayer", "ArrowDepsLayer"}
+    assert set(layers) == {"CoreLayer", "RuntimeDepsLayer", "ArrowDepsLayer", "SklearnDepsLayer"}
     for logical_id, layer in layers.items():
         assert layer["Metadata"] == {"BuildMethod": "makefile", "BuildArchitecture": "arm64"}, logical_id
         assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"], logical_id

@@ -10,7 +10,7 @@ import os
 from collections.abc import Mapping
 from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class FunctionSettings(BaseModel):
@@ -27,3 +27,19 @@ class ValidateDatasetSettings(FunctionSettings):
     idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=1)
     idempotency_ttl_seconds: int = Field(alias="IDEMPOTENCY_TTL_SECONDS", default=7 * 24 * 3600, ge=48 * 3600)
     scratch_dir: str = Field(alias="SCRATCH_DIR", default="/tmp")  # noqa: S108 - Lambda's writable disk
+
+
+class RegisterModelSettings(FunctionSettings):
+    data_bucket: str = Field(alias="DATA_BUCKET", min_length=3)
+    event_bus_name: str = Field(alias="EVENT_BUS_NAME", min_length=1)
+    registry_table: str = Field(alias="REGISTRY_TABLE", min_length=1)
+    idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=1)
+    idempotency_ttl_seconds: int = Field(alias="IDEMPOTENCY_TTL_SECONDS", default=7 * 24 * 3600, ge=48 * 3600)
+    #: Empty: no floor, every version waits for a person.
+    approval_metric_floor: float | None = Field(alias="APPROVAL_METRIC_FLOOR", default=None)
+    approval_min_improvement: float = Field(alias="APPROVAL_MIN_IMPROVEMENT", default=0.0, ge=0)
+
+    @field_validator("approval_metric_floor", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value in ("", None) else value

@@ -1,0 +1,228 @@
+"""register_model's domain: verification first, then a version, then the approval policy."""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+
+from mlops_cli.sample_data import churn_table
+from mlops_core.approval import ApprovalPolicy
+from mlops_core.contracts import DataContract, load_contract
+from mlops_core.events import InMemoryPublisher, ModelApproved, ModelRegistered, ModelRejected
+from mlops_core.model_registration import ModelSubmission, register_model
+from mlops_core.registry import InMemoryModelRegistry, ModelStatus
+from mlops_core.training.artifacts import save_model, sha256_hex
+from mlops_core.training.spec import training_spec
+from mlops_core.training.train import build_manifest, train
+
+from ..conftest import REPO_ROOT
+from .fakes import InMemoryObjectStore
+
+FLOOR = ApprovalPolicy(metric_floor=0.55, min_improvement=0.01)
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    artifact: bytes
+    manifest: str
+    roc_auc: float
+
+
+@pytest.fixture(scope="module")
+def contract() -> DataContract:
+    return load_contract((REPO_ROOT / "infra" / "contracts" / "churn.yaml").read_text())
+
+
+@pytest.fixture(scope="module")
+def trained(contract: DataContract) -> Callable[[int], TrainedModel]:
+    """A logistic model of churn trained on generated data, one per seed."""
+    cache: dict[int, TrainedModel] = {}
+
+    def make(seed: int) -> TrainedModel:
+        if seed not in cache:
+            spec = training_spec(contract).model_copy(
+                update={"estimator": "logistic_regression", "params": {}}
+            )
+            with threadpool_limits(1, "openmp"):
+                result = train(churn_table(600, seed=seed).to_pandas(), contract, spec)
+            artifact = save_model(result.pipeline)
+            manifest = build_manifest(
+                result, contract, model_name="churn", artifact_sha256=sha256_hex(artifact)
+            )
+            cache[seed] = TrainedModel(
+                artifact, manifest.model_dump_json(by_alias=True), result.primary_value
+            )
+        return cache[seed]
+
+    return make
+
+
+@dataclass
+class World:
+    store: InMemoryObjectStore
+    registry: InMemoryModelRegistry
+    publisher: InMemoryPublisher
+
+    def submit(self, model: TrainedModel, folder: str = "models/churn/run-1", **changes: object) -> object:
+        self.store.put(f"{folder}/model.skops", model.artifact)
+        self.store.put(f"{folder}/manifest.json", model.manifest.encode())
+        submission = ModelSubmission(
+            model="churn",
+            artifact_key=f"{folder}/model.skops",
+            manifest_key=f"{folder}/manifest.json",
+            dataset="churn",
+            source="trained",
+        )
+        return register_model(
+            submission.model_copy(update=changes), self.store, self.registry, self.publisher, FLOOR
+        )
+
+    def events(self) -> list[str]:
+        return [type(e).__name__ for e in self.publisher.published]
+
+
+@pytest.fixture
+def world() -> World:
+    store = InMemoryObjectStore()
+    store.put("contracts/churn.yaml", (REPO_ROOT / "infra" / "contracts" / "churn.yaml").read_bytes())
+    return World(store, InMemoryModelRegistry(), InMemoryPublisher())
+
+
+def test_a_verified_model_above_the_floor_is_registered_and_approved_by_policy(
+    world: World, trained: Callable[[int], TrainedModel]
+) -> None:
+    outcome = world.submit(trained(1))
+
+    version = world.registry.get("churn", 1)
+    assert (version.status, version.approved_by) == (ModelStatus.APPROVED, "policy")
+    assert world.events() == ["ModelRegistered", "ModelApproved"]
+    assert outcome.status == "Approved"  # type: ignore[attr-defined]
+    assert version.lineage.contract_version == 1
+
+
+def test_without_a_floor_the_version_waits_for_a_person(
+    world: World, trained: Callable[[int], TrainedModel]
+) -> None:
+    world.store.put("contracts/churn.yaml", (REPO_ROOT / "infra" / "contracts" / "churn.yaml").read_bytes())
+    model = trained(1)
+    world.store.put("models/churn/r/model.skops", model.artifact)
+    world.store.put("models/churn/r/manifest.json", model.manifest.encode())
+    submission = ModelSubmission(
+        model="churn",
+        artifact_key="models/churn/r/model.skops",
+        manifest_key="models/churn/r/manifest.json",
+        source="uploaded",
+    )
+
+    outcome = register_model(submission, world.store, world.registry, world.publisher, ApprovalPolicy())
+
+    assert outcome.status == "PendingManualApproval"
+    assert world.events() == ["ModelRegistered"]
+
+
+def test_below_the_floor_the_policy_rejects_the_version(
+    world: World, trained: Callable[[int], TrainedModel]
+) -> None:
+    model = trained(1)
+    world.store.put("models/churn/r/model.skops", model.artifact)
+    world.store.put("models/churn/r/manifest.json", model.manifest.encode())
+    submission = ModelSubmission(
+        model="churn",
+        artifact_key="models/churn/r/model.skops",
+        manifest_key="models/churn/r/manifest.json",
+        source="trained",
+    )
+
+    outcome = register_model(
+        submission, world.store, world.registry, world.publisher, ApprovalPolicy(metric_floor=0.99)
+    )
+
+    assert outcome.status == "Rejected"
+    [_, rejected] = world.publisher.published
+    assert isinstance(rejected, ModelRejected)
+    assert (rejected.version, rejected.rejected_by) == (1, "policy")
+    assert "below the floor 0.99" in rejected.reason
+
+
+def test_tampered_bytes_are_refused_before_any_version_is_allocated(
+    world: World, trained: Callable[[int], TrainedModel]
+) -> None:
+    model = trained(1)
+    flipped = bytearray(model.artifact)
+    flipped[len(flipped) // 2] ^= 0xFF
+    tampered = TrainedModel(bytes(flipped), model.manifest, model.roc_auc)
+
+    outcome = world.submit(tampered)
+
+    assert outcome.version is None  # type: ignore[attr-defined]
+    assert world.registry.list_models() == []
+    [refused] = world.publisher.published
+    assert isinstance(refused, ModelRejected)
+    assert refused.version is None and refused.rejected_by == "verification"
+    assert "SHA-256" in refused.reason
+
+
+def test_a_pickle_is_refused_and_never_loaded(world: World, trained: Callable[[int], TrainedModel]) -> None:
+    model = trained(1)
+    payload = pickle.dumps({"not": "a model"})
+    manifest = model.manifest.replace(sha256_hex(model.artifact), sha256_hex(payload))
+
+    outcome = world.submit(TrainedModel(payload, manifest, model.roc_auc))
+
+    assert outcome.version is None  # type: ignore[attr-defined]
+    assert "pickle" in outcome.reason.lower()  # type: ignore[attr-defined]
+
+
+def test_a_missing_manifest_or_one_for_another_model_is_refused(
+    world: World, trained: Callable[[int], TrainedModel]
+) -> None:
+    missing = register_model(
+        ModelSubmission(
+            model="churn",
+            artifact_key="models/x/model.skops",
+            manifest_key="models/x/manifest.json",
+            source="uploaded",
+        ),
+        world.store,
+        world.registry,
+        world.publisher,
+        FLOOR,
+    )
+    assert "no manifest at s3://data/models/x/manifest.json" in missing.reason
+
+    model = trained(1)
+    other = TrainedModel(
+        model.artifact, model.manifest.replace('"model_name":"churn"', '"model_name":"fraud"'), model.roc_auc
+    )
+    outcome = world.submit(other)
+    assert "names model 'fraud'" in outcome.reason  # type: ignore[attr-defined]
+
+
+def test_the_same_artifact_twice_keeps_its_version_and_announces_nothing_new(
+    world: World, trained: Callable[[int], TrainedModel]
+) -> None:
+    world.submit(trained(1))
+    again = world.submit(trained(1), folder="models/churn/run-2")
+
+    assert again.version == 1  # type: ignore[attr-defined]
+    assert "already registered as v1" in again.reason  # type: ignore[attr-defined]
+    assert world.events() == ["ModelRegistered", "ModelApproved"]
+
+
+def test_a_new_version_is_approved_only_if_it_beats_production_by_the_margin(
+    world: World, trained: Callable[[int], TrainedModel]
+) -> None:
+    world.submit(trained(1))
+    world.registry.promote("churn", 1, actor="alice")
+    second = world.submit(trained(2), folder="models/churn/run-2")
+
+    first_auc = world.registry.get("churn", 1).metrics["roc_auc"]
+    second_auc = world.registry.get("churn", 2).metrics["roc_auc"]
+    expected = "Approved" if second_auc - first_auc >= 0.01 else "PendingManualApproval"
+    assert second.status == expected  # type: ignore[attr-defined]
+    assert isinstance(world.publisher.published[2], ModelRegistered)
+    assert any(isinstance(e, ModelApproved) for e in world.publisher.published[:2])
