@@ -17,17 +17,20 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from mlops_core.registry import DynamoDBModelRegistry
 from mlops_core.validation import ValidationReport
 
 from .contract_store import push_contract
 from .lambda_runtime import REPO_ROOT
-from .local.cloud import local_cloud
+from .local.cloud import LocalCloud, local_cloud
 from .local.event_router import Delivery
 from .local.runtime import Invocation
 from .report_view import render_report
 from .sample_data import write_examples
 
 CONTRACT = REPO_ROOT / "infra" / "contracts" / "churn.yaml"
+#: The approval policy's floor for the demo: a model above it is approved by policy.
+DEMO_PARAMETERS = {"ApprovalMetricFloor": "0.55"}
 
 
 @dataclass
@@ -55,21 +58,36 @@ def run_demo(console: Console, out: Path | None = None) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     console.rule("[bold]mlops demo: the bundle in the local cloud")
     timeline = _Timeline(console)
-    outcomes: list[dict[str, object]] = []
+    outcomes: list[dict[str, object]] = []  # validate_dataset's, one per upload
 
     def on_invocation(invocation: Invocation) -> None:
-        if invocation.ok and isinstance(invocation.result, dict):
-            outcomes.append(invocation.result)
-        elif not invocation.ok:
+        result = invocation.result if isinstance(invocation.result, dict) else {}
+        if not invocation.ok:
             timeline.add(f"{invocation.function} failed", invocation.error or "")
+        elif invocation.function == "ValidateDatasetFunction":
+            outcomes.append(result)
+            verdict = "validated" if result.get("valid") else "quarantined"
+            timeline.add(verdict, str(result.get("destination_uri")).removeprefix(f"s3://{bucket_of[0]}/"))
+        elif invocation.function == "TrainModelFunction":
+            timeline.add(f"training {result.get('status')}", str(result.get("reason")))
+        elif invocation.function == "RegisterModelFunction":
+            version = f"v{result['version']} " if result.get("version") else ""
+            timeline.add(f"model {version}{result.get('status')}", str(result.get("reason")))
 
-    def on_delivery(delivery: Delivery) -> None:
+    def on_dispatch(delivery: Delivery) -> None:
         timeline.add(delivery.detail_type, f"{_logical(delivery.rule)} -> {_logical(delivery.target_arn)}")
 
+    bucket_of = [""]
     with (
         logs.open("w") as log_stream,
-        local_cloud(log_stream=log_stream, on_invocation=on_invocation, on_delivery=on_delivery) as cloud,
+        local_cloud(
+            parameters=DEMO_PARAMETERS,
+            log_stream=log_stream,
+            on_invocation=on_invocation,
+            on_dispatch=on_dispatch,
+        ) as cloud,
     ):
+        bucket_of[0] = cloud.bucket
         timeline.add("stack deployed", f"{cloud.stack.name}: {len(cloud.stack.physical_ids)} resources")
         timeline.add("data bucket", f"s3://{cloud.bucket}/")
         uri = push_contract(cloud.s3, cloud.bucket, CONTRACT)
@@ -83,12 +101,9 @@ def run_demo(console: Console, out: Path | None = None) -> int:
             before = len(outcomes)
             cloud.settle()
             produced = outcomes[before:]
-            valid = bool(produced and produced[-1].get("valid"))
-            if len(produced) != 1 or valid != example.expect_valid:
+            if len(produced) != 1 or bool(produced[0].get("valid")) != example.expect_valid:
                 surprises += 1
-            verdict = "validated" if valid else "quarantined"
-            where = produced[-1].get("destination_uri") if produced else "nothing happened"
-            timeline.add(verdict, str(where).removeprefix(f"s3://{cloud.bucket}/"))
+        models = _models_table(cloud)
         console.print()
         reports = _download_reports(cloud.s3, cloud.bucket, outcomes, folder)
         bucket = cloud.bucket
@@ -96,6 +111,7 @@ def run_demo(console: Console, out: Path | None = None) -> int:
         if not report.valid:
             render_report(console, report, name)
     _summary(console, outcomes, bucket)
+    console.print(models)
     console.print(f"reports downloaded to {folder / 'reports' / 'validation'}")
     console.print(f"function logs (JSON lines, as CloudWatch would hold them): {logs}")
     if surprises:
@@ -103,6 +119,27 @@ def run_demo(console: Console, out: Path | None = None) -> int:
         return 1
     console.print("[bold green]every upload got the verdict it was made for.[/]")
     return 0
+
+
+def _models_table(cloud: LocalCloud) -> Table:
+    registry = DynamoDBModelRegistry(
+        cloud.session.client("dynamodb"), cloud.stack.outputs["RegistryTableName"]
+    )
+    table = Table(title="model registry", header_style="bold")
+    for heading in ("model", "version", "status", "primary metric", "decided by", "why"):
+        table.add_column(heading, overflow="fold")
+    for model in registry.list_models():
+        for version in registry.list_versions(model):
+            metric = f"{version.primary_metric} {version.metrics[version.primary_metric]:.3f}"
+            table.add_row(
+                escape(model),
+                str(version.version),
+                version.status.value,
+                metric,
+                escape(version.approved_by or "-"),
+                escape(version.status_reason or "-"),
+            )
+    return table
 
 
 def _logical(physical: str) -> str:

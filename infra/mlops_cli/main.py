@@ -19,6 +19,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColu
 from mlops_core.contracts import ContractError, DataContract, load_contract
 from mlops_core.validation import ValidationReport, validate_file
 
+from .models_cli import add_models_parser
 from .report_view import render_contract, render_report
 
 EXIT_VALID, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
@@ -90,6 +91,8 @@ def _parser() -> argparse.ArgumentParser:
         "--out", type=Path, help="folder for the example files and reports (default: a temp dir)"
     )
     demo.set_defaults(run=_demo)
+
+    add_models_parser(commands)  # mlops models list | show | approve | ... (models_cli.py)
     return parser
 
 

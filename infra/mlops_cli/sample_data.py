@@ -66,7 +66,7 @@ class ExampleFile:
 
 
 def _good(folder: Path) -> Path:
-    return write_csv(churn_table(500), folder / "churn_2026-11.csv")
+    return write_csv(churn_table(2000), folder / "churn_2026-11.csv")
 
 
 def _bad_values(folder: Path) -> Path:

@@ -21,6 +21,7 @@ def test_the_demo_gives_every_upload_the_verdict_it_was_made_for(
     assert "stack deployed" in out and "contract published" in out
     assert out.count("Object Created") == 6
     assert "every upload got the verdict it was made for" in out
+    assert "training trained" in out and "model v1 Approved" in out
     reports = sorted((tmp_path / "reports" / "validation" / "churn").glob("*.json"))
     assert len(reports) == 6
     verdicts = sorted(json.loads(path.read_text())["valid"] for path in reports)

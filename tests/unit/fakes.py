@@ -56,6 +56,9 @@ class InMemoryObjectStore:
         text = document if isinstance(document, str) else json.dumps(document)
         self.put(key, text.encode())
 
+    def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+        self.put(key, data)
+
     def json(self, key: str) -> Any:
         return json.loads(self._get(key, None))
 

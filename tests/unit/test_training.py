@@ -13,7 +13,7 @@ import pytest
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from mlops_cli.sample_data import churn_table, write_csv
-from mlops_core.contracts import ContractError, DataContract, load_contract
+from mlops_core.contracts import ContractError, DataContract, DataFormat, load_contract
 from mlops_core.training.features import feature_columns, feature_signature, prepare_features
 from mlops_core.training.spec import ESTIMATORS, Task, TrainingSpec, training_spec
 from mlops_core.training.train import TrainingDataError, read_training_frame, train
@@ -323,3 +323,23 @@ def test_read_training_frame_from_csv(tmp_path: Path) -> None:
 def test_spec_without_contract_has_no_target() -> None:
     with pytest.raises(ValueError, match="training_spec"):
         _ = TrainingSpec(task=Task.CLASSIFICATION).target_column
+
+
+def test_read_training_frame_from_parquet_without_pyarrow_at_read_time(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    contract = churn_contract().model_copy(update={"format": DataFormat.PARQUET})
+    path = tmp_path / "churn.parquet"
+    pq.write_table(churn_table(120, seed=3), path)
+
+    frame = read_training_frame(path, contract, training_spec(contract))
+
+    assert len(frame) == 120
+    assert set(frame.columns) == {
+        "tenure_months",
+        "monthly_charges",
+        "plan",
+        "support_tickets",
+        "autopay",
+        "churned",
+    }

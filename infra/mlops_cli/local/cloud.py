@@ -123,6 +123,7 @@ def local_cloud(
     log_stream: TextIO | None = None,
     on_invocation: Callable[[Invocation], None] | None = None,
     on_delivery: Callable[[Delivery], None] | None = None,
+    on_dispatch: Callable[[Delivery], None] | None = None,
 ) -> Iterator[LocalCloud]:
     """Start moto in this process, deploy ``template`` into it, and yield the running cloud."""
     # moto logs a warning per resource type its CloudFormation skips; stack.py covers them.
@@ -139,7 +140,7 @@ def local_cloud(
         session = boto3.Session(region_name=REGION)
         stack = deploy(session, template, stack_name=stack_name, parameters=parameters)
         runtime = FunctionRuntime(stack, session, on_invocation=on_invocation, log_stream=log_stream)
-        router = EventRouter(stack, session, runtime, on_delivery=on_delivery)
+        router = EventRouter(stack, session, runtime, on_delivery=on_delivery, on_dispatch=on_dispatch)
         router.install_taps()
         clock = LocalClock(frozen_at=datetime.now(UTC))
         yield LocalCloud(

@@ -23,7 +23,7 @@ from typing import Any
 from mlops_cli.local.event_patterns import matches
 from mlops_cli.local.input_transformer import constant_input, input_path, transform
 from mlops_cli.local.runtime import FunctionRuntime
-from mlops_cli.local.stack import DeployedStack
+from mlops_cli.local.stack import ACCOUNT_ID, DeployedStack
 
 TAP_PREFIX = "mlops-local-tap"
 #: Matches every event: every event has a source.
@@ -39,7 +39,7 @@ class Delivery:
     rule: str
     target_arn: str
     detail_type: str
-    ok: bool
+    ok: bool | None
 
 
 @dataclass
@@ -48,6 +48,8 @@ class EventRouter:
     session: Any
     runtime: FunctionRuntime
     on_delivery: Callable[[Delivery], None] | None = None
+    #: Called as a delivery starts (ok is None then); on_delivery once it is done.
+    on_dispatch: Callable[[Delivery], None] | None = None
     deliveries: list[Delivery] = field(default_factory=list)
     _taps: dict[str, str] = field(default_factory=dict)
     _seen_s3_events: set[str] = field(default_factory=set)
@@ -115,6 +117,8 @@ class EventRouter:
             return 1
         if ":lambda:" not in arn:
             return 0  # moto delivers to SQS, logs, buses and archives itself
+        if self.on_dispatch is not None:
+            self.on_dispatch(Delivery(bus, rule["Name"], arn, str(event.get("detail-type")), ok=None))
         function = self.stack.function_by_arn(arn)
         if function is None:
             self._dead_letter(target, event, f"no function {arn} in the local stack")
@@ -165,7 +169,7 @@ class EventRouter:
                     self._sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
                     event = json.loads(message["Body"])
                     if self._keep(bus, event):
-                        events.append((bus, _as_aws_sends_it(event)))
+                        events.append((bus, _as_aws_sends_it(event, self.stack.region)))
         return events
 
     def _keep(self, bus: str, event: dict[str, Any]) -> bool:
@@ -179,8 +183,12 @@ class EventRouter:
         return True
 
 
-def _as_aws_sends_it(event: dict[str, Any]) -> dict[str, Any]:
-    """moto names the S3 object's etag "eTag"; AWS's EventBridge events say "etag"."""
+def _as_aws_sends_it(event: dict[str, Any], region: str) -> dict[str, Any]:
+    """The envelope as AWS delivers it: moto leaves out "account" (and sometimes "resources")
+    from PutEvents events, and names the S3 object's etag "eTag" where AWS says "etag"."""
+    event.setdefault("account", ACCOUNT_ID)
+    event.setdefault("region", region)
+    event.setdefault("resources", [])
     obj = event.get("detail", {}).get("object") if event.get("source") == "aws.s3" else None
     if isinstance(obj, dict) and "eTag" in obj:
         obj["etag"] = obj.pop("eTag")

@@ -64,8 +64,9 @@ class FunctionRuntime:
         )
         variables = function.environment | _lambda_variables(function, self.stack.region)
         with environment(variables), _output_to(self.log_stream):
-            handler = self._handler(function)
             try:
+                # A failing import is a failed invocation too (Runtime.ImportModuleError on Lambda).
+                handler = self._handler(function)
                 result = handler(event, context)
                 if context.get_remaining_time_in_millis() <= 0:
                     # A thread cannot be stopped from outside; the run is judged when it ends,

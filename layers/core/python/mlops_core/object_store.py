@@ -48,6 +48,8 @@ class ObjectStore(Protocol):
 
     def put_json(self, key: str, document: Any) -> None: ...
 
+    def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None: ...
+
 
 _MISSING_CODES = frozenset({"404", "NoSuchKey", "NoSuchVersion", "NotFound"})
 
@@ -95,6 +97,9 @@ class S3ObjectStore:
     def put_json(self, key: str, document: Any) -> None:
         body = document if isinstance(document, str | bytes) else json.dumps(document, indent=2, default=str)
         self._client.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/json")
+
+    def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+        self._client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
 
 
 def _version(version_id: str | None) -> dict[str, str]:

@@ -43,3 +43,11 @@ class RegisterModelSettings(FunctionSettings):
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value in ("", None) else value
+
+
+class TrainModelSettings(FunctionSettings):
+    data_bucket: str = Field(alias="DATA_BUCKET", min_length=3)
+    event_bus_name: str = Field(alias="EVENT_BUS_NAME", min_length=1)
+    idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=1)
+    idempotency_ttl_seconds: int = Field(alias="IDEMPOTENCY_TTL_SECONDS", default=7 * 24 * 3600, ge=48 * 3600)
+    scratch_dir: str = Field(alias="SCRATCH_DIR", default="/tmp")  # noqa: S108 - Lambda's writable disk

@@ -17,9 +17,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.csv as pa_csv
-import pyarrow.parquet as pq
 from sklearn import metrics as skm
 from sklearn.inspection import permutation_importance
 from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score, train_test_split
@@ -162,35 +159,41 @@ def build_manifest(
 
 
 def read_training_frame(path: str | Path, contract: DataContract, spec: TrainingSpec) -> pd.DataFrame:
-    """The feature and target columns of a validated CSV (optionally .gz) or Parquet file."""
+    """The feature and target columns of a validated CSV (optionally .gz) or Parquet file.
+
+    pandas' C parser reads CSV and fastparquet reads Parquet: the training function's layer
+    has no room for pyarrow (docs/deployment.md). The file already met its contract, so
+    values are read by the contract's types without further checks.
+    """
     columns = [f.name for f in feature_fields(contract, spec.target_column)] + [spec.target_column]
-    types = {name: _ARROW_TYPES[contract.column(name).type] for name in columns}
     if contract.format is DataFormat.PARQUET:
-        table = pq.read_table(path, columns=columns)
-    else:
-        options = contract.csv
-        table = pa_csv.read_csv(
-            path,
-            parse_options=pa_csv.ParseOptions(delimiter=options.delimiter, quote_char=options.quote_char),
-            convert_options=pa_csv.ConvertOptions(
-                column_types=types,
-                include_columns=columns,
-                null_values=options.null_values,
-                true_values=options.true_values,
-                false_values=options.false_values,
-                strings_can_be_null=True,
-            ),
-        )
-    return table.to_pandas()
+        from fastparquet import ParquetFile  # noqa: PLC0415 - only Parquet datasets need it
+
+        frame: pd.DataFrame = ParquetFile(str(path)).to_pandas(columns=columns)
+        return frame
+    options = contract.csv
+    kinds = {name: contract.column(name).type for name in columns}
+    return pd.read_csv(
+        path,
+        usecols=columns,
+        dtype={name: _CSV_DTYPES[kind] for name, kind in kinds.items() if kind in _CSV_DTYPES},
+        sep=options.delimiter,
+        quotechar=options.quote_char,
+        na_values=options.null_values,
+        keep_default_na=False,
+        true_values=options.true_values,
+        false_values=options.false_values,
+        engine="c",
+    )
 
 
-_ARROW_TYPES = {
-    ColumnType.INTEGER: pa.int64(),
-    ColumnType.FLOAT: pa.float64(),
-    ColumnType.BOOLEAN: pa.bool_(),
-    ColumnType.STRING: pa.string(),
-    ColumnType.CATEGORY: pa.string(),
-    ColumnType.DATETIME: pa.string(),
+# Booleans are left to true_values/false_values; integers read as floats so nulls fit.
+_CSV_DTYPES = {
+    ColumnType.INTEGER: "float64",
+    ColumnType.FLOAT: "float64",
+    ColumnType.STRING: "object",
+    ColumnType.CATEGORY: "object",
+    ColumnType.DATETIME: "object",
 }
 
 
