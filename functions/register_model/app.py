@@ -12,11 +12,7 @@ from typing import Any
 
 import boto3
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
+from aws_lambda_powertools.utilities.idempotency import idempotent_function
 from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.parser.models import (
@@ -28,6 +24,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from mlops_core.approval import ApprovalPolicy
 from mlops_core.dataset_gate import UploadedObject
 from mlops_core.events import EventBridgePublisher, ModelTrained
+from mlops_core.idempotency import idempotency_for
 from mlops_core.model_registration import ModelSubmission, RegistrationOutcome, register_model
 from mlops_core.object_store import S3ObjectStore
 from mlops_core.observability import logger, metrics, tracer
@@ -44,12 +41,11 @@ publisher = EventBridgePublisher(boto3.client("events"), settings.event_bus_name
 policy = ApprovalPolicy(
     metric_floor=settings.approval_metric_floor, min_improvement=settings.approval_min_improvement
 )
-idempotency = IdempotencyConfig(
-    event_key_jmespath="[model, artifact_key, expected_sha256]",
-    raise_on_no_idempotency_key=True,
-    expires_after_seconds=settings.idempotency_ttl_seconds,
+idempotency, persistence = idempotency_for(
+    ("model", "artifact_key", "expected_sha256"),
+    table=settings.idempotency_table,
+    ttl_seconds=settings.idempotency_ttl_seconds,
 )
-persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table)
 
 
 @logger.inject_lambda_context(log_event=False)

@@ -12,17 +12,14 @@ from typing import Any
 
 import boto3
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
+from aws_lambda_powertools.utilities.idempotency import idempotent_function
 from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mlops_core.events import DatasetValidated, EventBridgePublisher, RetrainRequested
+from mlops_core.idempotency import idempotency_for
 from mlops_core.model_training import TrainingOutcome, TrainingRequest, train_dataset
 from mlops_core.object_store import S3ObjectStore
 from mlops_core.observability import logger, metrics, tracer
@@ -31,12 +28,11 @@ from mlops_core.settings import TrainModelSettings
 settings = TrainModelSettings.from_environ()
 store = S3ObjectStore(boto3.client("s3"), settings.data_bucket)
 publisher = EventBridgePublisher(boto3.client("events"), settings.event_bus_name)
-idempotency = IdempotencyConfig(
-    event_key_jmespath="[dataset_key, requested_by]",
-    raise_on_no_idempotency_key=True,
-    expires_after_seconds=settings.idempotency_ttl_seconds,
+idempotency, persistence = idempotency_for(
+    ("dataset_key", "requested_by"),
+    table=settings.idempotency_table,
+    ttl_seconds=settings.idempotency_ttl_seconds,
 )
-persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table)
 
 
 @logger.inject_lambda_context(log_event=False)

@@ -13,11 +13,7 @@ from typing import Any
 
 import boto3
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
+from aws_lambda_powertools.utilities.idempotency import idempotent_function
 from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
@@ -25,6 +21,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mlops_core.dataset_gate import GateOutcome, UploadedObject, gate_upload
 from mlops_core.events import EventBridgePublisher
+from mlops_core.idempotency import idempotency_for
 from mlops_core.object_store import S3ObjectStore
 from mlops_core.observability import logger, metrics, tracer
 from mlops_core.settings import ValidateDatasetSettings
@@ -33,12 +30,11 @@ from mlops_core.settings import ValidateDatasetSettings
 settings = ValidateDatasetSettings.from_environ()
 store = S3ObjectStore(boto3.client("s3"), settings.data_bucket)
 publisher = EventBridgePublisher(boto3.client("events"), settings.event_bus_name)
-idempotency = IdempotencyConfig(
-    event_key_jmespath="[bucket, key, version_id, etag]",
-    raise_on_no_idempotency_key=True,
-    expires_after_seconds=settings.idempotency_ttl_seconds,
+idempotency, persistence = idempotency_for(
+    ("bucket", "key", "version_id", "etag"),
+    table=settings.idempotency_table,
+    ttl_seconds=settings.idempotency_ttl_seconds,
 )
-persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table)
 
 
 @logger.inject_lambda_context(log_event=False)
