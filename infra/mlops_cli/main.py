@@ -84,6 +84,7 @@ def _parser() -> argparse.ArgumentParser:
         "up", help="serve the stack on a local moto endpoint and run its functions"
     )
     up.add_argument("--port", type=int, default=4566)
+    up.add_argument("--urls-port", type=int, help="where function URLs are served (default: PORT + 1)")
     up.set_defaults(run=_local_up)
 
     demo = commands.add_parser("demo", help="run the bundle in the local cloud on generated example datasets")
@@ -165,7 +166,7 @@ def _demo(args: argparse.Namespace, console: Console) -> int:
 def _local_up(args: argparse.Namespace, console: Console) -> int:
     from .local.server import local_up  # noqa: PLC0415 - the server loads only for this command
 
-    return local_up(console, port=args.port)
+    return local_up(console, port=args.port, urls_port=args.urls_port)
 
 
 def _local_invoke(args: argparse.Namespace, console: Console) -> int:

@@ -237,7 +237,7 @@ def function_violations(template: Template) -> list[str]:
             for config in invoke_configs
             if config["Properties"]["FunctionName"] == {"Ref": function_id}
         ]
-        if not any(on_failure):
+        if not any(on_failure) and _invoked_asynchronously(template, function_id):
             found.append(f"{function_id}: no EventInvokeConfig with an OnFailure destination")
         log_group_id = str((properties.get("LoggingConfig", {}).get("LogGroup") or {}).get("Ref"))
         log_group = log_groups.get(log_group_id) or next(
@@ -246,6 +246,21 @@ def function_violations(template: Template) -> list[str]:
         if log_group is None or "RetentionInDays" not in log_group["Properties"]:
             found.append(f"{function_id}: no log group with a retention")
     return found
+
+
+def _invoked_asynchronously(template: Template, function_id: str) -> bool:
+    """Rule targets are invoked asynchronously; a function reached only by its URL is not,
+    so it has no OnFailure to configure (its caller sees the error)."""
+    targeted = any(
+        is_ref(target.get("Arn"), function_id)
+        for rule in resources_of(template, "AWS::Events::Rule").values()
+        for target in rule["Properties"].get("Targets", [])
+    )
+    has_url = any(
+        is_ref(url["Properties"].get("TargetFunctionArn"), function_id)
+        for url in resources_of(template, "AWS::Lambda::Url").values()
+    )
+    return targeted or not has_url
 
 
 def _named_after(log_group: dict[str, Any], function_id: str) -> bool:

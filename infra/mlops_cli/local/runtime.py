@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+import threading
 import traceback
 import uuid
 from collections.abc import Callable, Iterator
@@ -53,6 +54,9 @@ class FunctionRuntime:
     #: Where the functions' own output (structured logs, EMF metrics) goes; stdout if None.
     log_stream: TextIO | None = None
     _handlers: dict[str, Handler] = field(default_factory=dict)
+    # One invocation at a time: functions run with their environment in os.environ, which
+    # the HTTP front of `mlops local up` and the event router would otherwise share.
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def invoke(self, function: LocalFunction, event: Any, *, attempt: int = 1) -> Any:
         """A synchronous invocation; raises what the handler raises."""
@@ -63,7 +67,7 @@ class FunctionRuntime:
             region=self.stack.region,
         )
         variables = function.environment | _lambda_variables(function, self.stack.region)
-        with environment(variables), _output_to(self.log_stream):
+        with self._lock, environment(variables), _output_to(self.log_stream):
             try:
                 # A failing import is a failed invocation too (Runtime.ImportModuleError on Lambda).
                 handler = self._handler(function)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import urllib.request
 import warnings
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -30,6 +31,7 @@ from mlops_cli.local.cloud import (
 )
 from mlops_cli.local.environment import environment
 from mlops_cli.local.event_router import EventRouter
+from mlops_cli.local.function_urls import PATH_PREFIX, serve_function_urls, url_functions
 from mlops_cli.local.runtime import FunctionRuntime
 from mlops_cli.local.schedules import LocalClock
 from mlops_cli.local.stack import DeployedStack, deploy
@@ -43,6 +45,7 @@ def local_up(
     console: Console,
     *,
     port: int = DEFAULT_PORT,
+    urls_port: int | None = None,
     template: Path = TEMPLATE,
     stop: threading.Event | None = None,
     ready: threading.Event | None = None,
@@ -57,6 +60,9 @@ def local_up(
     endpoint = f"http://{HOST}:{port}"
     server = ThreadedMotoServer(ip_address=HOST, port=port, verbose=False)
     server.start()
+    # moto keeps its state per process: start from an empty account, as a new AWS account would.
+    reset = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")  # noqa: S310 - http, 127.0.0.1
+    urllib.request.urlopen(reset, timeout=10).close()  # noqa: S310 - our own server on 127.0.0.1
     try:
         with _pointed_at(endpoint), lambda_targets_left_to_the_router(), warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
@@ -66,7 +72,9 @@ def local_up(
             router = EventRouter(stack, session, runtime)
             router.install_taps()
             schedules = schedule_runner(session, router, runtime, LocalClock())  # real time
-            _print_welcome(console, stack, endpoint)
+            urls_at = urls_port if urls_port is not None else port + 1
+            urls = serve_function_urls(stack, runtime.invoke, HOST, urls_at)
+            _print_welcome(console, stack, endpoint, f"http://{HOST}:{urls_at}")
             if ready is not None:
                 ready.set()
             try:
@@ -76,6 +84,9 @@ def local_up(
                     stop.wait(POLL_SECONDS)
             except KeyboardInterrupt:
                 console.print("\nstopping the local cloud")
+            finally:
+                urls.shutdown()
+                urls.server_close()
     finally:
         server.stop()
     return 0
@@ -86,7 +97,7 @@ def _pointed_at(endpoint: str) -> AbstractContextManager[None]:
     return environment(LOCAL_CREDENTIALS | {"AWS_ENDPOINT_URL": endpoint})
 
 
-def _print_welcome(console: Console, stack: DeployedStack, endpoint: str) -> None:
+def _print_welcome(console: Console, stack: DeployedStack, endpoint: str, urls: str) -> None:
     table = Table(title=f"stack {stack.name} on {endpoint}", header_style="bold")
     table.add_column("output")
     table.add_column("value", overflow="fold")
@@ -102,4 +113,6 @@ def _print_welcome(console: Console, stack: DeployedStack, endpoint: str) -> Non
     console.print(
         f"  aws --endpoint-url {endpoint} --region {REGION} s3 cp churn.csv s3://{bucket}/incoming/churn/"
     )
+    for name in sorted(url_functions(stack)):
+        console.print(f"  curl {urls}{PATH_PREFIX}{name}/health   (function URL of {name})")
     console.print("function logs follow; Ctrl-C stops.")

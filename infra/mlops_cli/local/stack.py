@@ -27,6 +27,12 @@ from mlops_cli.local.sam_template import (
 )
 
 ACCOUNT_ID = "123456789012"
+#: Function URLs in the local cloud: `mlops local up` serves them under this path.
+LOCAL_FUNCTION_URL_PREFIX = "http://localhost/function-url/"
+#: Resource types moto's CloudFormation cannot create: the local cloud creates them itself.
+CREATED_HERE = frozenset({"AWS::KinesisFirehose::DeliveryStream"})
+#: Resource types moto's CloudFormation skips; an output naming one would fail the stack.
+NOT_IN_MOTO = frozenset({"AWS::Lambda::Url"})
 DEFAULT_ASYNC_RETRIES = 2
 
 
@@ -98,7 +104,7 @@ def deploy(
     cloudformation = session.client("cloudformation")
     cloudformation.create_stack(
         StackName=stack_name,
-        TemplateBody=json.dumps(_with_literal_bus_names(template, stack_name, region, parameters or {})),
+        TemplateBody=json.dumps(_prepared_for_moto(template, stack_name, region, parameters or {})),
         Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in (parameters or {}).items()],
         Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
     )
@@ -107,6 +113,7 @@ def deploy(
         raise StackError(f"stack {stack_name}: {status['StackStatus']} {status.get('StackStatusReason', '')}")
     resolver = _Resolver(session, stack_name, region, template, parameters or {})
     _apply_what_moto_skips(session, resolver)
+    _create_what_moto_cannot(session, resolver)
     outputs = {
         key: str(resolver.resolve(output["Value"])) for key, output in template.get("Outputs", {}).items()
     }
@@ -118,29 +125,90 @@ def deploy(
     return DeployedStack(stack_name, region, template, resolver.physical_ids, outputs, functions)
 
 
-def _with_literal_bus_names(
+def _prepared_for_moto(
     template: Template, stack_name: str, region: str, parameters: dict[str, str]
 ) -> Template:
-    """moto resolves a Ref to an event bus to its internal object, which breaks any rule that
-    names the bus; so such Refs are written out as the bus name before moto sees them."""
+    """The template as moto can create it.
+
+    - moto resolves a Ref to an event bus to its internal object, which breaks any rule that
+      names the bus: such Refs are written out as the bus name.
+    - moto's CloudFormation has no Firehose delivery streams: they are left out, every Ref
+      and GetAtt to them written out as the name and ARN they will have, and
+      :func:`_create_what_moto_cannot` creates them through the Firehose API afterwards.
+    - Outputs that name a type moto does not model (a function URL) are left out: moto fails
+      on them. moto answers describe_stacks with the rest; :class:`_Resolver` resolves all.
+    """
     pre = _Resolver.before_deployment(stack_name, region, template, parameters)
-    names = {
-        logical_id: str(pre.resolve(resource["Properties"]["Name"]))
-        for logical_id, resource in template["Resources"].items()
-        if resource["Type"] == "AWS::Events::EventBus"
-    }
+    refs: dict[str, str] = {}
+    attributes: dict[tuple[str, str], str] = {}
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] == "AWS::Events::EventBus":
+            refs[logical_id] = str(pre.resolve(resource["Properties"]["Name"]))
+        elif resource["Type"] in CREATED_HERE:
+            name = _stream_name(stack_name, logical_id)
+            refs[logical_id] = name
+            attributes[(logical_id, "Arn")] = f"arn:aws:firehose:{region}:{ACCOUNT_ID}:deliverystream/{name}"
 
     def rewrite(value: Any) -> Any:
         if isinstance(value, dict):
-            if set(value) == {"Ref"} and value["Ref"] in names:
-                return names[value["Ref"]]
+            if set(value) == {"Ref"} and value["Ref"] in refs:
+                return refs[value["Ref"]]
+            if set(value) == {"Fn::GetAtt"} and tuple(value["Fn::GetAtt"]) in attributes:
+                return attributes[tuple(value["Fn::GetAtt"])]
             return {key: rewrite(item) for key, item in value.items()}
         if isinstance(value, list):
             return [rewrite(item) for item in value]
         return value
 
     rewritten: Template = rewrite(template)
+    rewritten["Resources"] = {
+        logical_id: resource
+        for logical_id, resource in rewritten["Resources"].items()
+        if resource["Type"] not in CREATED_HERE
+    }
+    unmodelled = {
+        logical_id
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] in NOT_IN_MOTO
+    }
+    rewritten["Outputs"] = {
+        key: output
+        for key, output in rewritten.get("Outputs", {}).items()
+        if not unmodelled & set(_referenced(output["Value"]))
+    }
     return rewritten
+
+
+def _referenced(value: Any) -> list[str]:
+    """Logical ids a Ref or Fn::GetAtt inside ``value`` points at."""
+    if isinstance(value, dict):
+        if set(value) == {"Ref"}:
+            return [str(value["Ref"])]
+        if set(value) == {"Fn::GetAtt"}:
+            return [str(value["Fn::GetAtt"][0])]
+        return [found for item in value.values() for found in _referenced(item)]
+    if isinstance(value, list):
+        return [found for item in value for found in _referenced(item)]
+    return []
+
+
+def _stream_name(stack_name: str, logical_id: str) -> str:
+    return f"{stack_name}-{logical_id}"[:64]
+
+
+def _create_what_moto_cannot(session: Any, resolver: _Resolver) -> None:
+    firehose = session.client("firehose")
+    for logical_id, resource in resolver.template["Resources"].items():
+        if resource["Type"] != "AWS::KinesisFirehose::DeliveryStream":
+            continue
+        properties = resolver.resolve(resource["Properties"])
+        destination = properties["ExtendedS3DestinationConfiguration"]
+        destination.pop("CloudWatchLoggingOptions", None)
+        firehose.create_delivery_stream(
+            DeliveryStreamName=resolver.physical_ids[logical_id],
+            DeliveryStreamType=properties.get("DeliveryStreamType", "DirectPut"),
+            ExtendedS3DestinationConfiguration=destination,
+        )
 
 
 def _upload_placeholder_artifact(session: Any, region: str) -> None:
@@ -289,6 +357,8 @@ class _Resolver:
                 ids[logical_id] = str(self.resolve(resource["Properties"]["Name"]))
             elif kind == "AWS::Lambda::LayerVersion":
                 ids[logical_id] = self._layer_arn(str(self.resolve(resource["Properties"]["LayerName"])))
+            elif kind in CREATED_HERE:
+                ids[logical_id] = _stream_name(stack_name, logical_id)
         return ids
 
     def _layer_arn(self, layer_name: str) -> str:
@@ -367,4 +437,11 @@ class _Resolver:
             return arns[kind]
         if attribute == "Name" and kind == "AWS::Events::EventBus":
             return physical
+        if kind == "AWS::KinesisFirehose::DeliveryStream" and attribute == "Arn":
+            return f"arn:aws:firehose:{region}:{account}:deliverystream/{physical}"
+        if kind == "AWS::Lambda::Url" and attribute == "FunctionUrl":
+            # The local cloud serves function URLs itself (mlops local up); this names the target.
+            target = self.template["Resources"][logical_id]["Properties"]["TargetFunctionArn"]
+            function_id = target["Ref"] if "Ref" in target else target["Fn::GetAtt"][0]
+            return f"{LOCAL_FUNCTION_URL_PREFIX}{self.physical_ids.get(function_id, function_id)}/"
         raise StackError(f"cannot resolve Fn::GetAtt {logical_id}.{attribute} ({kind})")

@@ -51,3 +51,35 @@ class TrainModelSettings(FunctionSettings):
     idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=1)
     idempotency_ttl_seconds: int = Field(alias="IDEMPOTENCY_TTL_SECONDS", default=7 * 24 * 3600, ge=48 * 3600)
     scratch_dir: str = Field(alias="SCRATCH_DIR", default="/tmp")  # noqa: S108 - Lambda's writable disk
+
+
+class PredictSettings(FunctionSettings):
+    """predict: the model a published version serves (set by deploy_model), capture and limits.
+
+    The binding variables are all optional: a version with no model bound answers 503.
+    """
+
+    data_bucket: str = Field(alias="DATA_BUCKET", min_length=3)
+    model_name: str | None = Field(alias="MODEL_NAME", default=None)
+    model_version: int | None = Field(alias="MODEL_VERSION", default=None, ge=1)
+    artifact_uri: str | None = Field(alias="ARTIFACT_URI", default=None)
+    artifact_sha256: str | None = Field(alias="ARTIFACT_SHA256", default=None)
+    manifest_uri: str | None = Field(alias="MANIFEST_URI", default=None)
+    #: Firehose delivery stream of data capture; empty: nothing is captured.
+    capture_stream: str | None = Field(alias="CAPTURE_STREAM", default=None)
+    capture_sampling: float = Field(alias="CAPTURE_SAMPLING", default=1.0, ge=0, le=1)
+    max_instances: int = Field(alias="MAX_INSTANCES", default=1000, ge=1)
+    max_body_bytes: int = Field(alias="MAX_BODY_BYTES", default=5_000_000, ge=1)
+
+    @field_validator(
+        "model_name",
+        "model_version",
+        "artifact_uri",
+        "artifact_sha256",
+        "manifest_uri",
+        "capture_stream",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value in ("", None) else value
