@@ -96,3 +96,31 @@ def test_a_dataset_without_a_training_section_is_validated_and_not_trained(
 
     assert [e["detail-type"] for e in _drain(cloud, bus)] == ["DatasetValidated"]
     assert cloud.s3.list_objects_v2(Bucket=cloud.bucket, Prefix="models/").get("KeyCount") == 0
+
+
+def test_predictions_are_captured_under_the_model_and_day_as_firehose_partitions_them(
+    cloud: LocalCloud,
+) -> None:
+    import gzip
+    from datetime import UTC, datetime
+
+    from mlops_core.capture import FirehoseCaptureSink, capture_records
+    from mlops_core.prediction import PredictionResult
+
+    records = capture_records(
+        model="churn",
+        version=3,
+        request_id="req-1",
+        time=datetime(2026, 11, 27, 9, 30, tzinfo=UTC),
+        instances=[{"tenure_months": 3}],
+        result=PredictionResult(predictions=[True], probabilities=None),
+    )
+    sink = FirehoseCaptureSink(cloud.session.client("firehose"), cloud.stack.outputs["CaptureStreamName"])
+
+    outcome = sink.put(records)
+
+    assert outcome.failed == 0
+    [key] = [o["Key"] for o in cloud.s3.list_objects_v2(Bucket=cloud.bucket, Prefix="capture/")["Contents"]]
+    assert key.startswith("capture/churn/dt=2026-11-27/") and key.endswith(".gz")
+    body = gzip.decompress(cloud.s3.get_object(Bucket=cloud.bucket, Key=key)["Body"].read())
+    assert json.loads(body.splitlines()[0])["request_id"] == "req-1"

@@ -28,6 +28,7 @@ from moto.events.models import Rule
 from mlops_cli.lambda_runtime import REPO_ROOT
 from mlops_cli.local.environment import environment
 from mlops_cli.local.event_router import Delivery, EventRouter
+from mlops_cli.local.firehose import firehose_as_aws_delivers
 from mlops_cli.local.runtime import FunctionRuntime, Invocation
 from mlops_cli.local.schedules import LocalClock, ScheduleRunner
 from mlops_cli.local.stack import DeployedStack, deploy
@@ -132,6 +133,7 @@ def local_cloud(
         environment(LOCAL_CREDENTIALS),
         mock_aws(),
         lambda_targets_left_to_the_router(),
+        firehose_as_aws_delivers(),
         warnings.catch_warnings(),
     ):
         # moto warns for each resource type its CloudFormation skips (bucket and queue

@@ -31,6 +31,7 @@ from mlops_cli.local.cloud import (
 )
 from mlops_cli.local.environment import environment
 from mlops_cli.local.event_router import EventRouter
+from mlops_cli.local.firehose import firehose_as_aws_delivers
 from mlops_cli.local.function_urls import PATH_PREFIX, serve_function_urls, url_functions
 from mlops_cli.local.runtime import FunctionRuntime
 from mlops_cli.local.schedules import LocalClock
@@ -64,7 +65,12 @@ def local_up(
     reset = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")  # noqa: S310 - http, 127.0.0.1
     urllib.request.urlopen(reset, timeout=10).close()  # noqa: S310 - our own server on 127.0.0.1
     try:
-        with _pointed_at(endpoint), lambda_targets_left_to_the_router(), warnings.catch_warnings():
+        with (
+            _pointed_at(endpoint),
+            lambda_targets_left_to_the_router(),
+            firehose_as_aws_delivers(),
+            warnings.catch_warnings(),
+        ):
             warnings.simplefilter("ignore", UserWarning)
             session = boto3.Session(region_name=REGION)
             stack = deploy(session, template)
