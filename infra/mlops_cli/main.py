@@ -21,6 +21,7 @@ from mlops_core.validation import ValidationReport, validate_file
 
 from .models_cli import add_models_parser
 from .report_view import render_contract, render_report
+from .status_cli import add_status_parser
 
 EXIT_VALID, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 #: Files above this size get a progress bar on an interactive terminal.
@@ -94,6 +95,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=_demo)
 
     add_models_parser(commands)  # mlops models list | show | approve | ... (models_cli.py)
+    add_status_parser(commands)  # mlops status (status_cli.py)
     return parser
 
 
