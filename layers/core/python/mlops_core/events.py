@@ -141,6 +141,43 @@ class RetrainRequested(EventDetail):
     requested_at: datetime
 
 
+class DeploymentRequested(EventDetail):
+    """Deploy this approved version (emitted by `mlops models promote` and the like)."""
+
+    schema_version: Literal["1"] = "1"
+    model: str
+    version: int = Field(ge=1)
+    strategy: str | None = Field(default=None, description="None: the stack's DeploymentStrategy")
+    requested_by: str
+    requested_at: datetime
+
+
+class ModelDeployed(EventDetail):
+    """The live alias serves this model version on all of its traffic."""
+
+    schema_version: Literal["1"] = "1"
+    model: str
+    version: int = Field(ge=1)
+    function_version: str = Field(description="the predict Lambda version bound to the model version")
+    previous_function_version: str | None = None
+    strategy: str
+    deployment_id: str
+    deployed_at: datetime
+
+
+class DeploymentRolledBack(EventDetail):
+    """A rollout was stopped and the live alias returned to the previous version."""
+
+    schema_version: Literal["1"] = "1"
+    model: str
+    version: int = Field(ge=1)
+    function_version: str
+    restored_function_version: str | None
+    reason: str
+    deployment_id: str
+    rolled_back_at: datetime
+
+
 EVENT_DETAILS: tuple[type[EventDetail], ...] = (
     DatasetValidated,
     DatasetRejected,
@@ -149,6 +186,9 @@ EVENT_DETAILS: tuple[type[EventDetail], ...] = (
     ModelApproved,
     ModelRejected,
     RetrainRequested,
+    DeploymentRequested,
+    ModelDeployed,
+    DeploymentRolledBack,
 )
 
 
