@@ -101,7 +101,7 @@ def test_a_raising_handler_is_retried_twice_then_lands_in_the_on_failure_queue(
         attempts.append(context.aws_request_id)
         raise RuntimeError("simulated outage")
 
-    monkeypatch.setitem(cloud.runtime._handlers, function.logical_id, broken)
+    monkeypatch.setitem(cloud.runtime._handlers, f"{function.logical_id}:$LATEST", broken)
     cloud.s3.put_object(Bucket=cloud.bucket, Key="incoming/churn/x.csv", Body=_csv(tmp_path))
 
     cloud.settle()

@@ -256,8 +256,13 @@ def _invoked_asynchronously(template: Template, function_id: str) -> bool:
         for rule in resources_of(template, "AWS::Events::Rule").values()
         for target in rule["Properties"].get("Targets", [])
     )
+    aliases = [
+        alias_id
+        for alias_id, alias in resources_of(template, "AWS::Lambda::Alias").items()
+        if is_ref(alias["Properties"].get("FunctionName"), function_id)
+    ]
     has_url = any(
-        is_ref(url["Properties"].get("TargetFunctionArn"), function_id)
+        any(is_ref(url["Properties"].get("TargetFunctionArn"), target) for target in [function_id, *aliases])
         for url in resources_of(template, "AWS::Lambda::Url").values()
     )
     return targeted or not has_url

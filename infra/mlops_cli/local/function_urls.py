@@ -19,23 +19,25 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from mlops_cli.local.stack import ACCOUNT_ID, DeployedStack, LocalFunction
+from mlops_cli.local.stack import ACCOUNT_ID, DeployedStack, LocalFunction, url_target
 
 PATH_PREFIX = "/function-url/"
 #: Lambda's limit on a synchronous request payload.
 MAX_REQUEST_BYTES = 6 * 1024 * 1024
 
-Invoke = Callable[[LocalFunction, dict[str, Any]], Any]
+Invoke = Callable[[LocalFunction, dict[str, Any], str | None], Any]
 
 
-def url_functions(stack: DeployedStack) -> dict[str, LocalFunction]:
-    """Functions of the stack that have a function URL, by function name."""
-    targets = set()
-    for resource in stack.template["Resources"].values():
+def url_functions(stack: DeployedStack) -> dict[str, tuple[LocalFunction, str | None]]:
+    """Functions of the stack that have a function URL, by function name, with the alias the
+    URL is on (None: the unqualified function)."""
+    served: dict[str, tuple[LocalFunction, str | None]] = {}
+    for logical_id, resource in stack.template["Resources"].items():
         if resource["Type"] == "AWS::Lambda::Url":
-            target = resource["Properties"]["TargetFunctionArn"]
-            targets.add(target["Ref"] if "Ref" in target else target["Fn::GetAtt"][0])
-    return {f.name: f for f in stack.functions.values() if f.logical_id in targets}
+            function_id, alias = url_target(stack.template, logical_id)
+            function = stack.functions[function_id]
+            served[function.name] = (function, alias)
+    return served
 
 
 def url_event(
@@ -102,8 +104,8 @@ def serve_function_urls(stack: DeployedStack, invoke: Invoke, host: str, port: i
 
         def _forward(self) -> None:
             name, _, rest = self.path.removeprefix(PATH_PREFIX).partition("/")
-            function = functions.get(name) if self.path.startswith(PATH_PREFIX) else None
-            if function is None:
+            served = functions.get(name) if self.path.startswith(PATH_PREFIX) else None
+            if served is None:
                 self._reply(
                     404,
                     {"content-type": "application/json"},
@@ -117,9 +119,10 @@ def serve_function_urls(stack: DeployedStack, invoke: Invoke, host: str, port: i
                 )
                 return
             body = self.rfile.read(length) if length else b""
+            function, alias = served
             event = url_event(self.command, "/" + rest, dict(self.headers.items()), body, function)
             try:
-                result = invoke(function, event)
+                result = invoke(function, event, alias)
             except Exception as error:
                 self._reply(
                     502,

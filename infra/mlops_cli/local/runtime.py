@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import random
 import sys
 import threading
 import traceback
@@ -58,19 +59,30 @@ class FunctionRuntime:
     # the HTTP front of `mlops local up` and the event router would otherwise share.
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def invoke(self, function: LocalFunction, event: Any, *, attempt: int = 1) -> Any:
-        """A synchronous invocation; raises what the handler raises."""
+    def invoke(
+        self, function: LocalFunction, event: Any, qualifier: str | None = None, *, attempt: int = 1
+    ) -> Any:
+        """A synchronous invocation; raises what the handler raises.
+
+        ``qualifier`` (an alias or a version) runs the published version it names, with the
+        environment that version was published with, as Lambda does; an alias with routing
+        weights picks its version at random by weight.
+        """
+        version, published = self._version(function, qualifier)
         context = LocalLambdaContext(
             function_name=function.name,
             memory_limit_in_mb=function.memory_mb,
             timeout_seconds=float(function.timeout_seconds),
+            function_version=version,
             region=self.stack.region,
         )
-        variables = function.environment | _lambda_variables(function, self.stack.region)
+        variables = (published if published is not None else function.environment) | _lambda_variables(
+            function, self.stack.region, version
+        )
         with self._lock, environment(variables), _output_to(self.log_stream):
             try:
                 # A failing import is a failed invocation too (Runtime.ImportModuleError on Lambda).
-                handler = self._handler(function)
+                handler = self._handler(function, version)
                 result = handler(event, context)
                 if context.get_remaining_time_in_millis() <= 0:
                     # A thread cannot be stopped from outside; the run is judged when it ends,
@@ -104,10 +116,31 @@ class FunctionRuntime:
             self._send_failure_record(function, event, failure, attempts)
         return False
 
-    def _handler(self, function: LocalFunction) -> Handler:
-        if function.logical_id not in self._handlers:
-            self._handlers[function.logical_id] = _load_handler(function)
-        return self._handlers[function.logical_id]
+    def _handler(self, function: LocalFunction, version: str = "$LATEST") -> Handler:
+        """One module per function version: each is its own container, with its own cold start."""
+        key = f"{function.logical_id}:{version}"
+        if key not in self._handlers:
+            self._handlers[key] = _load_handler(function, version)
+        return self._handlers[key]
+
+    def _version(self, function: LocalFunction, qualifier: str | None) -> tuple[str, dict[str, str] | None]:
+        """The version a qualifier resolves to, and the environment it was published with."""
+        if qualifier is None or qualifier == "$LATEST":
+            return "$LATEST", None
+        lambdas = self.session.client("lambda")
+        version = qualifier
+        if not qualifier.isdigit():
+            alias = lambdas.get_alias(FunctionName=function.name, Name=qualifier)
+            version = str(alias["FunctionVersion"])
+            weights = alias.get("RoutingConfig", {}).get("AdditionalVersionWeights", {})
+            draw = random.random()  # noqa: S311 - traffic splitting, not security
+            for other, weight in weights.items():
+                if draw < weight:
+                    version = str(other)
+                    break
+                draw -= weight
+        config = lambdas.get_function_configuration(FunctionName=function.name, Qualifier=version)
+        return version, dict(config.get("Environment", {}).get("Variables", {}))
 
     def _record(self, invocation: Invocation) -> None:
         if self.on_invocation is not None:
@@ -146,10 +179,11 @@ class FunctionRuntime:
         sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(record, default=str))
 
 
-def _load_handler(function: LocalFunction) -> Handler:
+def _load_handler(function: LocalFunction, version: str = "$LATEST") -> Handler:
     module_file, _, attribute = function.handler.rpartition(".")
     path = function.code_dir / f"{module_file.replace('.', '/')}.py"
-    module_name = f"mlops_local_functions.{function.logical_id}.{module_file}"
+    label = "latest" if version == "$LATEST" else f"v{version}"
+    module_name = f"mlops_local_functions.{function.logical_id}.{label}.{module_file}"
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load {path} for {function.logical_id}")
@@ -160,12 +194,12 @@ def _load_handler(function: LocalFunction) -> Handler:
     return handler
 
 
-def _lambda_variables(function: LocalFunction, region: str) -> dict[str, str]:
+def _lambda_variables(function: LocalFunction, region: str, version: str = "$LATEST") -> dict[str, str]:
     """The variables Lambda itself sets, which Powertools reads."""
     return {
         "AWS_LAMBDA_FUNCTION_NAME": function.name,
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
-        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_FUNCTION_VERSION": version,
         "AWS_REGION": region,
         "AWS_DEFAULT_REGION": region,
         # No X-Ray daemon here: Powertools' tracer stays off instead of failing to connect.

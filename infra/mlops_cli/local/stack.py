@@ -30,9 +30,9 @@ ACCOUNT_ID = "123456789012"
 #: Function URLs in the local cloud: `mlops local up` serves them under this path.
 LOCAL_FUNCTION_URL_PREFIX = "http://localhost/function-url/"
 #: Resource types moto's CloudFormation cannot create: the local cloud creates them itself.
-CREATED_HERE = frozenset({"AWS::KinesisFirehose::DeliveryStream"})
+CREATED_HERE = frozenset({"AWS::KinesisFirehose::DeliveryStream", "AWS::Lambda::Alias"})
 #: Resource types moto's CloudFormation skips; an output naming one would fail the stack.
-NOT_IN_MOTO = frozenset({"AWS::Lambda::Url"})
+NOT_IN_MOTO = frozenset({"AWS::Lambda::Url", "AWS::Lambda::Alias"})
 DEFAULT_ASYNC_RETRIES = 2
 
 
@@ -144,7 +144,7 @@ def _prepared_for_moto(
     for logical_id, resource in template["Resources"].items():
         if resource["Type"] == "AWS::Events::EventBus":
             refs[logical_id] = str(pre.resolve(resource["Properties"]["Name"]))
-        elif resource["Type"] in CREATED_HERE:
+        elif resource["Type"] == "AWS::KinesisFirehose::DeliveryStream":
             name = _stream_name(stack_name, logical_id)
             refs[logical_id] = name
             attributes[(logical_id, "Arn")] = f"arn:aws:firehose:{region}:{ACCOUNT_ID}:deliverystream/{name}"
@@ -179,6 +179,17 @@ def _prepared_for_moto(
     return rewritten
 
 
+def url_target(template: Template, url_id: str) -> tuple[str, str | None]:
+    """The logical id of the function a function URL serves, and the alias it is on (if any)."""
+    target = template["Resources"][url_id]["Properties"]["TargetFunctionArn"]
+    target_id = str(target["Ref"] if "Ref" in target else target["Fn::GetAtt"][0])
+    resource = template["Resources"][target_id]
+    if resource["Type"] == "AWS::Lambda::Alias":
+        named = resource["Properties"]["FunctionName"]
+        return str(named["Ref"] if isinstance(named, dict) else named), str(resource["Properties"]["Name"])
+    return target_id, None
+
+
 def _referenced(value: Any) -> list[str]:
     """Logical ids a Ref or Fn::GetAtt inside ``value`` points at."""
     if isinstance(value, dict):
@@ -197,8 +208,16 @@ def _stream_name(stack_name: str, logical_id: str) -> str:
 
 
 def _create_what_moto_cannot(session: Any, resolver: _Resolver) -> None:
-    firehose = session.client("firehose")
+    firehose, lambdas = session.client("firehose"), session.client("lambda")
     for logical_id, resource in resolver.template["Resources"].items():
+        if resource["Type"] == "AWS::Lambda::Alias":
+            properties = resolver.resolve(resource["Properties"])
+            lambdas.create_alias(
+                FunctionName=properties["FunctionName"],
+                Name=properties["Name"],
+                FunctionVersion=str(properties["FunctionVersion"]),
+            )
+            continue
         if resource["Type"] != "AWS::KinesisFirehose::DeliveryStream":
             continue
         properties = resolver.resolve(resource["Properties"])
@@ -357,8 +376,21 @@ class _Resolver:
                 ids[logical_id] = str(self.resolve(resource["Properties"]["Name"]))
             elif kind == "AWS::Lambda::LayerVersion":
                 ids[logical_id] = self._layer_arn(str(self.resolve(resource["Properties"]["LayerName"])))
-            elif kind in CREATED_HERE:
+            elif kind == "AWS::KinesisFirehose::DeliveryStream":
                 ids[logical_id] = _stream_name(stack_name, logical_id)
+        # Versions and aliases name their function, so they come once the functions are known.
+        for logical_id, resource in self.template["Resources"].items():
+            if logical_id in ids or resource["Type"] not in ("AWS::Lambda::Version", "AWS::Lambda::Alias"):
+                continue
+            named = resource["Properties"]["FunctionName"]
+            function = ids[named["Ref"]] if isinstance(named, dict) and "Ref" in named else str(named)
+            arn = f"arn:aws:lambda:{self.region}:{ACCOUNT_ID}:function:{function}"
+            if resource["Type"] == "AWS::Lambda::Alias":
+                ids[logical_id] = f"{arn}:{resource['Properties']['Name']}"
+            else:
+                versions = self.session.client("lambda").list_versions_by_function(FunctionName=function)
+                numbered = [v["Version"] for v in versions["Versions"] if v["Version"] != "$LATEST"]
+                ids[logical_id] = f"{arn}:{numbered[-1] if numbered else '1'}"
         return ids
 
     def _layer_arn(self, layer_name: str) -> str:
@@ -437,11 +469,12 @@ class _Resolver:
             return arns[kind]
         if attribute == "Name" and kind == "AWS::Events::EventBus":
             return physical
+        if kind == "AWS::Lambda::Version" and attribute == "Version":
+            return physical.rsplit(":", 1)[-1]
         if kind == "AWS::KinesisFirehose::DeliveryStream" and attribute == "Arn":
             return f"arn:aws:firehose:{region}:{account}:deliverystream/{physical}"
         if kind == "AWS::Lambda::Url" and attribute == "FunctionUrl":
             # The local cloud serves function URLs itself (mlops local up); this names the target.
-            target = self.template["Resources"][logical_id]["Properties"]["TargetFunctionArn"]
-            function_id = target["Ref"] if "Ref" in target else target["Fn::GetAtt"][0]
+            function_id, _alias = url_target(self.template, logical_id)
             return f"{LOCAL_FUNCTION_URL_PREFIX}{self.physical_ids.get(function_id, function_id)}/"
         raise StackError(f"cannot resolve Fn::GetAtt {logical_id}.{attribute} ({kind})")
