@@ -85,20 +85,41 @@ def _models(registry: DynamoDBModelRegistry) -> Table:
 
 
 def _endpoint(lambda_client: Any, outputs: dict[str, str]) -> Table:
-    table = Table(title="endpoint", header_style="bold")
+    table = Table(title="endpoint (the live alias)", header_style="bold")
     for heading in ("function", "url", "serving"):
         table.add_column(heading, overflow="fold")
     function = outputs.get("PredictFunctionName")
     if function:
-        variables = lambda_client.get_function_configuration(FunctionName=function).get("Environment", {})
-        bound = variables.get("Variables", {})
-        serving = (
+        table.add_row(
+            escape(function),
+            escape(outputs.get("PredictFunctionUrl", "-")),
+            escape(_serving(lambda_client, function)),
+        )
+    return table
+
+
+def _serving(lambda_client: Any, function: str) -> str:
+    """What each version behind the live alias serves, with its share of the traffic."""
+    try:
+        alias = lambda_client.get_alias(FunctionName=function, Name="live")
+    except lambda_client.exceptions.ResourceNotFoundException:
+        return "no live alias"
+    extra = {
+        str(k): float(v)
+        for k, v in alias.get("RoutingConfig", {}).get("AdditionalVersionWeights", {}).items()
+    }
+    shares = {str(alias["FunctionVersion"]): 1.0 - sum(extra.values()), **extra}
+    parts = []
+    for version, share in shares.items():
+        variables = lambda_client.get_function_configuration(FunctionName=function, Qualifier=version)
+        bound = variables.get("Environment", {}).get("Variables", {})
+        what = (
             f"{bound['MODEL_NAME']} v{bound.get('MODEL_VERSION', '?')}"
             if bound.get("MODEL_NAME")
-            else "no model bound yet: predict answers 503 until a version is deployed"
+            else "no model"
         )
-        table.add_row(escape(function), escape(outputs.get("PredictFunctionUrl", "-")), escape(serving))
-    return table
+        parts.append(f"{what} on {share:.0%} (function version {version})")
+    return "; ".join(parts)
 
 
 def add_status_parser(commands: Any) -> None:

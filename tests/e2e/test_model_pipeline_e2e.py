@@ -62,6 +62,7 @@ def test_a_validated_upload_is_trained_registered_and_approved_by_policy(
         "ModelTrained",
         "ModelRegistered",
         "ModelApproved",
+        "ModelDeployed",
     ]
     trained = events[1]["detail"]
     assert isinstance(trained, dict)

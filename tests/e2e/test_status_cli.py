@@ -41,7 +41,7 @@ def test_status_shows_datasets_models_and_the_endpoint(cloud: LocalCloud, tmp_pa
     )
     assert [cell.strip() for cell in churn_row.strip("│ ").split("│")][:3] == ["churn", "1", "1"]
     assert "v1 Approved" in out
-    assert "no model bound yet" in out
+    assert "churn v1 on 100%" in out  # the first approved model went live at once
 
 
 def test_status_of_a_stack_that_does_not_exist_is_a_usage_error(cloud: LocalCloud) -> None:

@@ -27,6 +27,7 @@ STAR_RESOURCE_ACTIONS = frozenset(
         "xray:PutTraceSegments",  # X-Ray has no resource-level permissions
         "xray:PutTelemetryRecords",  # same
         "cloudwatch:PutMetricData",  # scoped by the cloudwatch:namespace condition, not a resource
+        "scheduler:ListSchedules",  # a list call: no schedule ARN to scope it to
     }
 )
 # AWS managed policies SAM attaches by itself: basic logging and X-Ray tracing.

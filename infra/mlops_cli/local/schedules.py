@@ -8,6 +8,7 @@ call ``advance``, ``mlops local up`` follows real time.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import uuid
@@ -195,7 +196,10 @@ class ScheduleRunner:
         fired = 0
         for group in scheduler.list_schedule_groups()["ScheduleGroups"]:
             for summary in scheduler.list_schedules(GroupName=group["Name"])["Schedules"]:
-                schedule = scheduler.get_schedule(Name=summary["Name"], GroupName=group["Name"])
+                try:
+                    schedule = scheduler.get_schedule(Name=summary["Name"], GroupName=group["Name"])
+                except scheduler.exceptions.ResourceNotFoundException:
+                    continue  # deleted by an earlier firing of this tick
                 if schedule.get("State", "ENABLED") != "ENABLED":
                     continue
                 for _moment in firings(schedule["ScheduleExpression"], after, until, anchor=self.started):
@@ -209,7 +213,9 @@ class ScheduleRunner:
                     and datetime.fromisoformat(one_time.group(1)).replace(tzinfo=UTC) <= until
                 )
                 if done and schedule.get("ActionAfterCompletion") == "DELETE":
-                    scheduler.delete_schedule(Name=summary["Name"], GroupName=group["Name"])
+                    with contextlib.suppress(scheduler.exceptions.ResourceNotFoundException):
+                        # The target may have deleted it already (a rollout cancelling its steps).
+                        scheduler.delete_schedule(Name=summary["Name"], GroupName=group["Name"])
         return fired
 
 

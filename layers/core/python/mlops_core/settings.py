@@ -83,3 +83,15 @@ class PredictSettings(FunctionSettings):
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value in ("", None) else value
+
+
+class DeployModelSettings(FunctionSettings):
+    event_bus_name: str = Field(alias="EVENT_BUS_NAME", min_length=1)
+    registry_table: str = Field(alias="REGISTRY_TABLE", min_length=1)
+    deployments_table: str = Field(alias="DEPLOYMENTS_TABLE", min_length=1)
+    predict_function: str = Field(alias="PREDICT_FUNCTION", min_length=1)
+    live_alias: str = Field(alias="LIVE_ALIAS", default="live")
+    deployment_strategy: str = Field(alias="DEPLOYMENT_STRATEGY", default="Canary10Percent5Minutes")
+    latency_alarm_ms: float = Field(alias="LATENCY_ALARM_MS", default=1000.0, gt=0)
+    scheduler_role_arn: str = Field(alias="SCHEDULER_ROLE_ARN", min_length=1)
+    step_dead_letter_arn: str | None = Field(alias="STEP_DEAD_LETTER_ARN", default=None)
