@@ -8,8 +8,11 @@ Each pipeline stage adds its step here. Exits 1 if any step does not do what it 
 
 from __future__ import annotations
 
+import io
+import json
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,13 +27,17 @@ from .contract_store import push_contract
 from .lambda_runtime import REPO_ROOT
 from .local.cloud import LocalCloud, local_cloud
 from .local.event_router import Delivery
+from .local.function_urls import url_event
 from .local.runtime import Invocation
+from .local.stack import DeployedStack
+from .models_cli import approve_version
 from .report_view import render_report
-from .sample_data import write_examples
+from .sample_data import churn_table, write_csv, write_examples
+from .status_cli import show_status
 
 CONTRACT = REPO_ROOT / "infra" / "contracts" / "churn.yaml"
 #: The approval policy's floor for the demo: a model above it is approved by policy.
-DEMO_PARAMETERS = {"ApprovalMetricFloor": "0.55"}
+DEMO_PARAMETERS = {"ApprovalMetricFloor": "0.55", "DeploymentStrategy": "Canary10Percent5Minutes"}
 
 
 @dataclass
@@ -73,11 +80,20 @@ def run_demo(console: Console, out: Path | None = None) -> int:
         elif invocation.function == "RegisterModelFunction":
             version = f"v{result['version']} " if result.get("version") else ""
             timeline.add(f"model {version}{result.get('status')}", str(result.get("reason")))
+        elif invocation.function == "DeployModelFunction" and result.get("deployment_id"):
+            timeline.add(
+                f"rollout {result.get('status')}",
+                f"{result.get('deployment_id')} ({result.get('strategy')}) on predict version "
+                f"{result.get('function_version')}",
+            )
 
     def on_dispatch(delivery: Delivery) -> None:
-        timeline.add(delivery.detail_type, f"{_logical(delivery.rule)} -> {_logical(delivery.target_arn)}")
+        target = stack_of[0].function_by_arn(delivery.target_arn) if stack_of else None
+        name = target.logical_id if target is not None else _logical(delivery.target_arn)
+        timeline.add(delivery.detail_type, f"{_logical(delivery.rule)} -> {name}")
 
     bucket_of = [""]
+    stack_of: list[DeployedStack] = []
     with (
         logs.open("w") as log_stream,
         local_cloud(
@@ -88,6 +104,7 @@ def run_demo(console: Console, out: Path | None = None) -> int:
         ) as cloud,
     ):
         bucket_of[0] = cloud.bucket
+        stack_of.append(cloud.stack)
         timeline.add("stack deployed", f"{cloud.stack.name}: {len(cloud.stack.physical_ids)} resources")
         timeline.add("data bucket", f"s3://{cloud.bucket}/")
         uri = push_contract(cloud.s3, cloud.bucket, CONTRACT)
@@ -103,7 +120,10 @@ def run_demo(console: Console, out: Path | None = None) -> int:
             produced = outcomes[before:]
             if len(produced) != 1 or bool(produced[0].get("valid")) != example.expect_valid:
                 surprises += 1
+        surprises += _rollout(cloud, timeline, folder)
         models = _models_table(cloud)
+        status = io.StringIO()
+        show_status(cloud.session, Console(file=status, width=console.width), stack=cloud.stack.name)
         console.print()
         reports = _download_reports(cloud.s3, cloud.bucket, outcomes, folder)
         bucket = cloud.bucket
@@ -112,6 +132,7 @@ def run_demo(console: Console, out: Path | None = None) -> int:
             render_report(console, report, name)
     _summary(console, outcomes, bucket)
     console.print(models)
+    console.print(status.getvalue(), end="")
     console.print(f"reports downloaded to {folder / 'reports' / 'validation'}")
     console.print(f"function logs (JSON lines, as CloudWatch would hold them): {logs}")
     if surprises:
@@ -119,6 +140,58 @@ def run_demo(console: Console, out: Path | None = None) -> int:
         return 1
     console.print("[bold green]every upload got the verdict it was made for.[/]")
     return 0
+
+
+def _rollout(cloud: LocalCloud, timeline: _Timeline, folder: Path) -> int:
+    """Traffic on the live model, a second model as a canary, the bake, the final state."""
+    served = _send_traffic(cloud, 20)
+    timeline.add("traffic", f"20 requests to the function URL: {_shares(served)}")
+    if set(served) != {"churn v1"}:
+        return 1
+    newer = write_csv(churn_table(2000, seed=21), folder / "incoming" / "churn" / "churn_2026-12.csv")
+    cloud.s3.upload_file(str(newer), cloud.bucket, "incoming/churn/churn_2026-12.csv")
+    timeline.add("uploaded", "incoming/churn/churn_2026-12.csv  (next month's export)")
+    cloud.settle()
+    registry = DynamoDBModelRegistry(
+        cloud.session.client("dynamodb"), cloud.stack.outputs["RegistryTableName"]
+    )
+    if registry.get("churn", 2).status.value == "PendingManualApproval":
+        quiet = io.StringIO()
+        approve_version(
+            cloud.session,
+            Console(file=quiet),
+            "churn:2",
+            stack=cloud.stack.name,
+            actor="alice",
+            reason="reviewed the held-out metrics",
+        )
+        timeline.add("approved by a person", "mlops models approve churn:2 (alice)")
+        cloud.settle()
+    served = _send_traffic(cloud, 100)
+    timeline.add("canary traffic", f"100 requests: {_shares(served)}")
+    cloud.advance(6 * 60)
+    timeline.add("clock +6 min", "the canary baked without alarms")
+    served = _send_traffic(cloud, 20)
+    timeline.add("traffic", f"20 requests: {_shares(served)}")
+    return 0 if set(served) == {"churn v2"} else 1
+
+
+def _send_traffic(cloud: LocalCloud, requests: int) -> Counter[str]:
+    predict = cloud.stack.function("PredictFunction")
+    rows = churn_table(requests, seed=99).to_pylist()
+    features = ("tenure_months", "monthly_charges", "plan", "support_tickets", "autopay")
+    served: Counter[str] = Counter()
+    for row in rows:
+        body = json.dumps({"instances": [{k: row[k] for k in features}]}).encode()
+        event = url_event("POST", "/predict", {"content-type": "application/json"}, body, predict)
+        answer = json.loads(cloud.runtime.invoke(predict, event, "live")["body"])
+        served[f"{answer.get('model')} v{answer.get('version')}"] += 1
+    return served
+
+
+def _shares(served: Counter[str]) -> str:
+    total = sum(served.values())
+    return ", ".join(f"{name} {count / total:.0%}" for name, count in served.most_common())
 
 
 def _models_table(cloud: LocalCloud) -> Table:

@@ -37,7 +37,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from mlops_core.events import EventBridgePublisher, ModelApproved, ModelRejected, PublishError
+from mlops_core.events import (
+    DeploymentRequested,
+    EventBridgePublisher,
+    ModelApproved,
+    ModelRejected,
+    PublishError,
+)
 from mlops_core.registry import (
     DEFAULT_ALIAS,
     DynamoDBModelRegistry,
@@ -47,7 +53,7 @@ from mlops_core.registry import (
     ModelVersion,
     RegistryError,
 )
-from mlops_core.registry.store import check_model_name
+from mlops_core.registry.store import check_model_name, utc_now
 from mlops_core.training.manifest import ARTIFACT_FILE, MANIFEST_FILE, ModelManifest
 
 from .stack_outputs import StackError, require_outputs, stack_outputs
@@ -475,14 +481,16 @@ def promote_version(
     endpoint_url: str | None = None,
     reason: str | None = None,
     actor: str | None = None,
+    strategy: str | None = None,
     errors: Console | None = None,
 ) -> int:
-    """Point an alias at an approved version."""
+    """Point an alias at an approved version; for production, request its deployment too."""
 
     def body() -> int:
         model, number = parse_reference(reference, version_required=True)
         assert number is not None
-        registry = resolve_stack(session, stack, endpoint_url).registry()
+        target = resolve_stack(session, stack, endpoint_url)
+        registry = target.registry()
         who = resolve_actor(session, endpoint_url, actor)
         before = registry.alias(model, alias)
         pointer = registry.promote(model, number, alias=alias, actor=who, reason=reason)
@@ -493,6 +501,22 @@ def promote_version(
         else:
             was = f"v{before.version}" if before else "unset"
             console.print(f"{escape(model)} {escape(alias)}: {was} -> v{pointer.version} (by {escape(who)})")
+        if alias == DEFAULT_ALIAS:
+            # Production is what the endpoint serves: deploy_model rolls it out.
+            target.publisher().publish(
+                [
+                    DeploymentRequested(
+                        model=model,
+                        version=number,
+                        strategy=strategy,
+                        requested_by=who,
+                        requested_at=utc_now(),
+                    )
+                ]
+            )
+            console.print(
+                f"DeploymentRequested published on {escape(target.event_bus)}: deploy_model rolls it out"
+            )
         return EXIT_OK
 
     return _guarded(errors or console, body)
@@ -788,6 +812,9 @@ def add_models_parser(commands: Any) -> None:
     promote.add_argument("reference", metavar="MODEL:VERSION")
     promote.add_argument("--alias", default=DEFAULT_ALIAS)
     promote.add_argument("--reason")
+    promote.add_argument(
+        "--strategy", help="for production: the rollout (default: the stack's DeploymentStrategy)"
+    )
     promote.set_defaults(run=run, models_command="promote")
 
     rollback = sub.add_parser("rollback", parents=[common, acting], help="point an alias back one step")
@@ -833,7 +860,14 @@ def run(args: argparse.Namespace, console: Console) -> int:
         return reject_version(session, console, args.reference, reason=args.reason, actor=args.actor, **where)
     if command == "promote":
         return promote_version(
-            session, console, args.reference, alias=args.alias, reason=args.reason, actor=args.actor, **where
+            session,
+            console,
+            args.reference,
+            alias=args.alias,
+            reason=args.reason,
+            actor=args.actor,
+            strategy=args.strategy,
+            **where,
         )
     if command == "rollback":
         return rollback_alias(

@@ -19,11 +19,13 @@ def test_the_demo_gives_every_upload_the_verdict_it_was_made_for(
 
     out = capsys.readouterr().out
     assert "stack deployed" in out and "contract published" in out
-    assert out.count("Object Created") == 6
+    assert out.count("Object Created") == 7  # six examples, then next month's data
     assert "every upload got the verdict it was made for" in out
     assert "training trained" in out and "model v1 Approved" in out
+    assert "rollout InProgress" in out and "rollout Succeeded" in out
+    assert "20 requests: churn v2 100%" in out
     reports = sorted((tmp_path / "reports" / "validation" / "churn").glob("*.json"))
-    assert len(reports) == 6
+    assert len(reports) == 7  # six examples and next month's data
     verdicts = sorted(json.loads(path.read_text())["valid"] for path in reports)
-    assert verdicts == [False] * 5 + [True]
+    assert verdicts == [False] * 5 + [True] * 2
     assert (tmp_path / "function-logs.jsonl").stat().st_size > 0
