@@ -7,6 +7,7 @@ import io
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -445,14 +446,16 @@ def test_the_default_stack_follows_the_endpoint() -> None:
 @pytest.fixture
 def served() -> Iterator[str]:
     """`mlops local up` on a free port, as a user runs it in another terminal."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
+    with socket.socket() as first, socket.socket() as second:  # held together: two distinct ports
+        first.bind(("127.0.0.1", 0))
+        second.bind(("127.0.0.1", 0))
+        port, urls_port = int(first.getsockname()[1]), int(second.getsockname()[1])
     stop, ready, screen = threading.Event(), threading.Event(), io.StringIO()
     server = threading.Thread(
         target=local_up,
         kwargs={
             "port": port,
+            "urls_port": urls_port,
             "stop": stop,
             "ready": ready,
             "console": Console(file=screen, width=200),
@@ -480,6 +483,14 @@ def test_register_and_list_through_the_endpoint_local_up_prints(
     assert code == 0, out
     assert "registered churn v1: PendingManualApproval" in out.out
     assert main(["models", "approve", "churn:1", "--endpoint-url", served, "--actor", "dana"]) == 0
-    assert main(["models", "list", "--endpoint-url", served]) == 0
-    listing = capsys.readouterr().out
+    capsys.readouterr()
+    # The approval starts a deployment in the server's router thread; moto's DynamoDB does not
+    # isolate concurrent requests, so the listing is read again until the rollout has settled.
+    listing = ""
+    for _ in range(20):
+        assert main(["models", "list", "--endpoint-url", served]) == 0
+        listing = capsys.readouterr().out
+        if "stack mlops-local" in listing and "Approved 1" in listing:
+            break
+        time.sleep(0.5)
     assert "stack mlops-local" in listing and "Approved 1" in listing
