@@ -155,7 +155,7 @@ def _unexpected(_: Exception) -> Response[str]:
     return _respond(500, {"error": "internal_error", "message": "an unexpected error; quote the request id"})
 
 
-@logger.inject_lambda_context(log_event=False)
+@logger.inject_lambda_context(log_event=False, clear_state=True)
 @metrics.log_metrics
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -140,7 +140,8 @@ class FunctionRuntime:
                     break
                 draw -= weight
         config = lambdas.get_function_configuration(FunctionName=function.name, Qualifier=version)
-        return version, dict(config.get("Environment", {}).get("Variables", {}))
+        # Lambda's variables are text; moto can hand numbers back as numbers.
+        return version, {k: str(v) for k, v in config.get("Environment", {}).get("Variables", {}).items()}
 
     def _record(self, invocation: Invocation) -> None:
         if self.on_invocation is not None:
