@@ -1,0 +1,120 @@
+"""Comparing a window of captured instances with the baseline: one result per feature."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlops_cli.sample_data import churn_table
+from mlops_core.contracts import load_contract
+from mlops_core.drift.compare import DEFAULT_MIN_WINDOW, compare_window
+from mlops_core.training.baseline import DriftBaseline, compute_baseline
+from mlops_core.training.spec import training_spec
+
+CHURN = Path(__file__).parents[2] / "infra" / "contracts" / "churn.yaml"
+
+
+@pytest.fixture(scope="module")
+def baseline() -> DriftBaseline:
+    contract = load_contract(CHURN.read_text())
+    return compute_baseline(churn_table(5000, seed=4).to_pandas(), contract, training_spec(contract))
+
+
+def window(rows: int, seed: int) -> list[dict[str, Any]]:
+    return churn_table(rows, seed=seed).to_pylist()
+
+
+def test_a_window_from_the_same_population_is_stable(baseline: DriftBaseline) -> None:
+    result = compare_window(baseline, window(500, seed=11))
+    assert result.instances == 500
+    assert {f.feature for f in result.features} == {c.name for c in baseline.features}
+    assert result.drifted == []
+    assert all(f.status == "stable" for f in result.features)
+    assert result.drifted_share == 0.0
+
+
+def test_shifted_features_drift_and_the_others_do_not(baseline: DriftBaseline) -> None:
+    rows = window(500, seed=12)
+    for row in rows:
+        row["monthly_charges"] = row["monthly_charges"] + 30.0
+        row["plan"] = "pro"
+    result = compare_window(baseline, rows)
+    assert set(result.drifted) == {"monthly_charges", "plan"}
+    by_name = {f.feature: f for f in result.features}
+    assert by_name["monthly_charges"].method == "ks"  # auto on a small window
+    assert by_name["plan"].method == "chi_square"
+    assert by_name["plan"].p_value is not None and by_name["plan"].p_value < 0.05
+    assert result.drifted_share == pytest.approx(2 / len(result.tested))
+
+
+def test_auto_picks_distance_tests_on_large_windows(baseline: DriftBaseline) -> None:
+    result = compare_window(baseline, window(1500, seed=13))
+    by_name = {f.feature: f for f in result.features}
+    assert by_name["tenure_months"].method == "wasserstein_norm"
+    assert by_name["autopay"].method == "jensen_shannon"
+    assert by_name["autopay"].p_value is None
+
+
+def test_booleans_are_compared_with_the_baselines_spelling(baseline: DriftBaseline) -> None:
+    rows = window(400, seed=14)
+    for row in rows:
+        row["autopay"] = True
+    result = compare_window(baseline, rows, methods={"autopay": "unseen_share"})
+    autopay = next(f for f in result.features if f.feature == "autopay")
+    assert autopay.statistic == 0.0  # True is "true", a value the baseline has seen
+    assert compare_window(baseline, rows).drifted == ["autopay"]
+
+
+def test_methods_and_thresholds_per_feature(baseline: DriftBaseline) -> None:
+    rows = window(300, seed=15)
+    lax = compare_window(baseline, rows, methods={"tenure_months": "psi"}, thresholds={"tenure_months": 10.0})
+    tenure = next(f for f in lax.features if f.feature == "tenure_months")
+    assert (tenure.method, tenure.threshold, tenure.status) == ("psi", 10.0, "stable")
+    strict = compare_window(
+        baseline, rows, methods={"tenure_months": "psi"}, thresholds={"tenure_months": 0.0}
+    )
+    assert "tenure_months" in strict.drifted
+
+
+def test_small_windows_are_skipped_with_the_reason(baseline: DriftBaseline) -> None:
+    rows = window(DEFAULT_MIN_WINDOW - 1, seed=16)
+    result = compare_window(baseline, rows)
+    assert all(f.status == "skipped" for f in result.features)
+    assert all("min_window=30" in (f.reason or "") for f in result.features)
+    assert result.tested == [] and result.drifted_share == 0.0
+
+
+def test_nulls_count_apart_from_the_window(baseline: DriftBaseline) -> None:
+    rows = window(200, seed=17)
+    for row in rows[:100]:
+        row["support_tickets"] = None
+    tickets = next(f for f in compare_window(baseline, rows).features if f.feature == "support_tickets")
+    assert tickets.window_size <= 100
+    assert tickets.window_null_share is not None and tickets.window_null_share >= 0.5
+    assert tickets.baseline_null_share == pytest.approx(baseline.column("support_tickets").null_share)
+
+
+def test_missing_features_and_unknown_fields_are_reported(baseline: DriftBaseline) -> None:
+    rows = [{k: v for k, v in row.items() if k != "plan"} | {"coupon": "x"} for row in window(100, seed=18)]
+    result = compare_window(baseline, rows)
+    plan = next(f for f in result.features if f.feature == "plan")
+    assert (plan.status, plan.window_size, plan.window_null_share) == ("skipped", 0, 1.0)
+    assert "coupon" in result.unknown_features
+    assert "churned" not in result.unknown_features  # the target is not unknown
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"methods": {"nope": "psi"}}, "nope is not a feature"),
+        ({"thresholds": {"nope": 0.1}}, "nope is not a feature"),
+        ({"methods": {"plan": "ks"}}, "ks does not accept categorical"),
+        ({"methods": {"plan": "magic"}}, "unknown test 'magic'"),
+        ({"min_window": 0}, "min_window"),
+    ],
+)
+def test_bad_settings_are_named(baseline: DriftBaseline, kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        compare_window(baseline, window(50, seed=19), **kwargs)
