@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,9 @@ class InMemoryObjectStore:
 
     def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
         self.put(key, data)
+
+    def list_keys(self, prefix: str) -> Iterator[str]:
+        yield from self.keys(prefix)
 
     def json(self, key: str) -> Any:
         return json.loads(self._get(key, None))

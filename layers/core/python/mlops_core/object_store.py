@@ -50,6 +50,8 @@ class ObjectStore(Protocol):
 
     def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None: ...
 
+    def list_keys(self, prefix: str) -> Iterator[str]: ...
+
 
 _MISSING_CODES = frozenset({"404", "NoSuchKey", "NoSuchVersion", "NotFound"})
 
@@ -100,6 +102,13 @@ class S3ObjectStore:
 
     def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
         self._client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
+
+    def list_keys(self, prefix: str) -> Iterator[str]:
+        """Keys under ``prefix`` in key order, page by page (1,000 keys per request)."""
+        paginator = self._client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                yield str(item["Key"])
 
 
 def _version(version_id: str | None) -> dict[str, str]:
