@@ -148,7 +148,12 @@ def _verdict(report: ValidationReport, path: Path) -> str:
 
 
 def _contract(args: argparse.Namespace, console: Console) -> int:
-    render_contract(console, _read_contract(args.contract))
+    contract = _read_contract(args.contract)
+    if contract.drift is not None:
+        from mlops_core.drift.spec import drift_spec  # noqa: PLC0415 - only contracts with the section
+
+        drift_spec(contract, source=str(args.contract))
+    render_contract(console, contract)
     if args.push:
         import boto3  # noqa: PLC0415 - only pushing talks to AWS
 

@@ -55,6 +55,17 @@ def test_a_broken_contract_exits_2_naming_the_field(
     assert "columns[a].type" in capsys.readouterr().err
 
 
+def test_a_broken_drift_section_exits_2_naming_the_key(
+    write_file: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = CONTRACT.read_text() + "\ndrift:\n  features:\n    plan: {method: ks}\n"
+    contract = write_file(text, "c.yaml")
+
+    assert main(["contract", str(contract)]) == 2
+    err = capsys.readouterr().err
+    assert "drift.features.plan.method" in err and "ks does not accept categorical" in err
+
+
 def test_a_missing_file_is_a_usage_error(
     write_file: Callable[..., Path], capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import gzip
+import os
+import subprocess
+import sys
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -136,3 +140,21 @@ def test_the_s3_store_lists_keys_under_a_prefix() -> None:
     ]
     window = read_capture_window(store, "churn", date(2026, 11, 5), date(2026, 11, 5))
     assert tenures(window.instances) == list(range(45))
+
+
+def test_reading_and_comparing_a_window_imports_neither_pandas_nor_pyarrow() -> None:
+    """The drift check's cold start: the baseline is read, never computed, so no dataframe stack."""
+    code = (
+        "import sys\n"
+        "import mlops_core.drift.compare, mlops_core.drift.window, mlops_core.object_store\n"
+        "print(sorted(m for m in ('pandas', 'pyarrow', 'sklearn', 'scipy') if m in sys.modules))\n"
+    )
+    core = Path(__file__).resolve().parents[2] / "layers" / "core" / "python"
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "PYTHONPATH": str(core)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stdout.strip() == "[]"

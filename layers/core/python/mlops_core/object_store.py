@@ -12,11 +12,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import ClientError
 
-from mlops_core.validation.guarded_stream import ReadableBytes
+if TYPE_CHECKING:
+    # Annotations only: the validation package imports pyarrow.
+    from mlops_core.validation.guarded_stream import ReadableBytes
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,13 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlops_core.object_store import ObjectStore
-from mlops_core.validation.guarded_stream import ReadableBytes
+
+if TYPE_CHECKING:
+    # Annotations only: the validation package imports pyarrow.
+    from mlops_core.validation.guarded_stream import ReadableBytes
 
 #: Instances kept for the comparison; more are sampled down to this many.
 DEFAULT_MAX_INSTANCES = 100_000

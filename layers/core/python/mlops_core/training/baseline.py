@@ -3,21 +3,24 @@
 Numeric columns keep 10 quantile bins (edges and counts) with min, max, mean, std and the
 null share; boolean and category columns keep the count of each value and the null share.
 The target gets the same treatment. The JSON is a few KB whatever the dataset's size.
-Needs numpy and pandas, not scikit-learn.
+Computing it needs numpy and pandas, not scikit-learn; reading it (the drift check) needs
+neither pandas nor the feature code.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
-import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from mlops_core.contracts import NUMERIC_TYPES, ColumnType, DataContract
-from mlops_core.training.features import feature_fields, prepare_features
 from mlops_core.training.manifest import FeatureField
-from mlops_core.training.spec import TrainingSpec
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mlops_core.training.spec import TrainingSpec
 
 BINS = 10
 
@@ -78,6 +81,9 @@ class DriftBaseline(_Frozen):
 
 def compute_baseline(frame: pd.DataFrame, contract: DataContract, spec: TrainingSpec) -> DriftBaseline:
     """Statistics of every feature and of the target over ``frame`` (the training data)."""
+    # Imported here: reading a baseline (the drift check) needs neither pandas nor features.
+    from mlops_core.training.features import feature_fields, prepare_features  # noqa: PLC0415
+
     target = spec.target_column
     fields = feature_fields(contract, target)
     prepared = prepare_features(frame, fields)

@@ -1,0 +1,180 @@
+"""The contract's ``drift:`` section as a typed model, checked against the contract.
+
+Every key has a default, so a contract without the section is checked with the defaults:
+
+    drift:
+      window_days: 7            # the check reads capture/<model>/dt=<day>/ of the last 7 days
+      min_window: 30            # fewer non-null values: the feature is skipped, not "stable"
+      max_instances: 100000     # a larger window is sampled down (uniform reservoir)
+      method: auto              # default test of every feature (docs/drift.md)
+      features:                 # per feature: a test, a threshold, or ignore
+        monthly_charges: {method: psi, threshold: 0.25}
+        support_tickets: {ignore: true}
+      drifted_share: 0.3        # the run drifts when at least this share of tested features do
+      confirm: {runs: 3, drifted: 2}   # alert after 2 drifted runs among the last 3
+      retrain: false            # on a confirmed drift, also request retraining
+
+``drift_spec(contract)`` raises a :class:`~mlops_core.contracts.ContractError` whose fields
+read ``drift.<key>``. Needs pydantic only.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from mlops_core.contracts import (
+    NUMERIC_TYPES,
+    ColumnRole,
+    ColumnType,
+    ContractError,
+    ContractFieldError,
+    DataContract,
+)
+from mlops_core.drift.statistics import TESTS, Kind
+
+AUTO = "auto"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FeatureDriftSpec(_Strict):
+    method: str = AUTO
+    threshold: float | None = None
+    ignore: bool = False
+
+
+class ConfirmSpec(_Strict):
+    """K-of-N: a drift is confirmed when ``drifted`` of the last ``runs`` runs drifted."""
+
+    runs: Annotated[int, Field(ge=1, le=30)] = 1
+    drifted: Annotated[int, Field(ge=1)] = 1
+
+    @model_validator(mode="after")
+    def _k_within_n(self) -> ConfirmSpec:
+        if self.drifted > self.runs:
+            raise ValueError(f"drifted ({self.drifted}) cannot exceed runs ({self.runs})")
+        return self
+
+
+class DriftSpec(_Strict):
+    """The ``drift:`` section of a contract (docs/drift.md)."""
+
+    window_days: Annotated[int, Field(ge=1, le=366)] = 7
+    min_window: Annotated[int, Field(ge=1)] = 30
+    max_instances: Annotated[int, Field(ge=100, le=5_000_000)] = 100_000
+    method: str = AUTO
+    features: dict[str, FeatureDriftSpec] = Field(default_factory=dict)
+    drifted_share: Annotated[float, Field(gt=0.0, le=1.0)] = 0.3
+    confirm: ConfirmSpec = Field(default_factory=ConfirmSpec)
+    retrain: bool = False
+
+    def method_of(self, feature: str) -> str:
+        override = self.features.get(feature)
+        return override.method if override is not None and override.method != AUTO else self.method
+
+    def methods(self) -> dict[str, str]:
+        """Per tested feature, its method (``auto`` included), for ``compare_window``."""
+        return {name: self.method_of(name) for name, spec in self.features.items() if not spec.ignore}
+
+    def thresholds(self) -> dict[str, float]:
+        return {
+            name: spec.threshold
+            for name, spec in self.features.items()
+            if spec.threshold is not None and not spec.ignore
+        }
+
+    @property
+    def ignored(self) -> set[str]:
+        return {name for name, spec in self.features.items() if spec.ignore}
+
+
+def column_kind(kind: ColumnType) -> Kind | None:
+    """The drift kind of a contract column type; ``None`` for types drift does not test."""
+    if kind in NUMERIC_TYPES:
+        return "numeric"
+    if kind in (ColumnType.BOOLEAN, ColumnType.CATEGORY):
+        return "categorical"
+    return None
+
+
+def drift_spec(contract: DataContract, source: str | None = None) -> DriftSpec:
+    """The contract's drift section (defaults when absent), checked against its columns."""
+    where = source or f"contracts/{contract.dataset}.yaml"
+    try:
+        spec = DriftSpec.model_validate(contract.drift or {})
+    except ValidationError as exc:
+        raise ContractError(where, [_field_error(e) for e in exc.errors(include_url=False)]) from exc
+    errors: list[ContractFieldError] = []
+    if spec.method != AUTO and spec.method not in TESTS:
+        errors.append(ContractFieldError(field="drift.method", message=_unknown(spec.method)))
+    elif spec.method != AUTO:
+        kinds = {column_kind(c.type) for c in _features(contract)} - {None}
+        for kind in sorted(k for k in kinds if k is not None and k not in TESTS[spec.method].kinds):
+            errors.append(
+                ContractFieldError(
+                    field="drift.method",
+                    message=f"{spec.method} does not accept {kind} features; use auto, or set "
+                    "the method of those features under drift.features",
+                )
+            )
+    features = {c.name: c for c in _features(contract)}
+    for name, override in spec.features.items():
+        field = f"drift.features.{name}"
+        column = features.get(name)
+        if column is None:
+            errors.append(
+                ContractFieldError(
+                    field=field,
+                    message=f"{name!r} is not a feature of the contract; features are "
+                    f"{', '.join(features) or 'none'}",
+                )
+            )
+            continue
+        if override.method == AUTO:
+            continue
+        if override.method not in TESTS:
+            errors.append(ContractFieldError(field=f"{field}.method", message=_unknown(override.method)))
+            continue
+        column_drift_kind = column_kind(column.type)
+        if column_drift_kind is not None and column_drift_kind not in TESTS[override.method].kinds:
+            errors.append(
+                ContractFieldError(
+                    field=f"{field}.method",
+                    message=f"{override.method} does not accept {column_drift_kind} features; use one "
+                    f"of {', '.join(t.name for t in TESTS.values() if column_drift_kind in t.kinds)} or auto",
+                )
+            )
+    if errors:
+        raise ContractError(where, errors)
+    return spec
+
+
+def _features(contract: DataContract) -> list[Any]:
+    """Columns the model sees: role feature, not the target, not pii, a type drift can test."""
+    target = (contract.training or {}).get("target")
+    return [
+        c
+        for c in contract.columns
+        if c.role is ColumnRole.FEATURE and c.name != target and not c.pii and column_kind(c.type) is not None
+    ]
+
+
+def _unknown(method: str) -> str:
+    return f"unknown test {method!r}; use auto or one of {', '.join(TESTS)}"
+
+
+def _field_error(error: Any) -> ContractFieldError:
+    loc = ".".join(str(part) for part in error["loc"])
+    field_name = f"drift.{loc}" if loc else "drift"
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        message = "unknown key; check its spelling against docs/drift.md"
+    elif kind == "missing":
+        message = "required key is missing"
+    else:
+        message = str(error["msg"]).removeprefix("Value error, ")
+    return ContractFieldError(field=field_name, message=message)
