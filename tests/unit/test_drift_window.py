@@ -146,7 +146,7 @@ def test_reading_and_comparing_a_window_imports_neither_pandas_nor_pyarrow() -> 
     """The drift check's cold start: the baseline is read, never computed, so no dataframe stack."""
     code = (
         "import sys\n"
-        "import mlops_core.drift.compare, mlops_core.drift.window, mlops_core.object_store\n"
+        "import mlops_core.drift_check, mlops_core.drift.window, mlops_core.object_store\n"
         "print(sorted(m for m in ('pandas', 'pyarrow', 'sklearn', 'scipy') if m in sys.modules))\n"
     )
     core = Path(__file__).resolve().parents[2] / "layers" / "core" / "python"

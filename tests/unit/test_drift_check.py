@@ -1,0 +1,181 @@
+"""One drift check of a model: production baseline vs the capture window, with K-of-N confirmation."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from mlops_cli.sample_data import churn_table
+from mlops_core.capture import CaptureRecord
+from mlops_core.contracts import load_contract
+from mlops_core.drift_check import check_model_drift, latest_key, report_key
+from mlops_core.registry.entities import Lineage
+from mlops_core.registry.memory import InMemoryModelRegistry
+from mlops_core.training.baseline import compute_baseline
+from mlops_core.training.spec import training_spec
+
+from .fakes import InMemoryObjectStore
+
+CHURN = Path(__file__).parents[2] / "infra" / "contracts" / "churn.yaml"
+NOW = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
+FEATURES = ("tenure_months", "monthly_charges", "plan", "support_tickets", "autopay")
+
+
+def contract_text(drift: dict[str, Any]) -> str:
+    document = yaml.safe_load(CHURN.read_text())
+    document["drift"] = drift
+    return yaml.safe_dump(document)
+
+
+@pytest.fixture
+def store() -> InMemoryObjectStore:
+    store = InMemoryObjectStore("data")
+    text = contract_text({"window_days": 3, "confirm": {"runs": 3, "drifted": 2}, "retrain": True})
+    store.put("contracts/churn.yaml", text.encode())
+    contract = load_contract(text)
+    baseline = compute_baseline(churn_table(3000, seed=4).to_pandas(), contract, training_spec(contract))
+    store.put("models/churn/run-1/baseline.json", baseline.model_dump_json().encode())
+    return store
+
+
+@pytest.fixture
+def registry() -> InMemoryModelRegistry:
+    registry = InMemoryModelRegistry()
+    registry.register(
+        "churn",
+        artifact_uri="s3://data/models/churn/run-1/model.skops",
+        artifact_sha256="a" * 64,
+        manifest_uri="s3://data/models/churn/run-1/manifest.json",
+        baseline_uri="s3://data/models/churn/run-1/baseline.json",
+        metrics={"roc_auc": 0.8},
+        primary_metric="roc_auc",
+        lineage=Lineage(contract_version=1, contract_sha256="b" * 64),
+        actor="test",
+    )
+    registry.approve("churn", 1, actor="test")
+    registry.promote("churn", 1, actor="test")
+    return registry
+
+
+def capture(store: InMemoryObjectStore, day: str, rows: list[dict[str, Any]], version: int = 1) -> None:
+    records = [
+        CaptureRecord(
+            model="churn",
+            version=version,
+            request_id=f"req-{i}",
+            time=datetime.fromisoformat(f"{day}T09:00:00+00:00"),
+            index=0,
+            features={k: row[k] for k in FEATURES},
+            prediction=False,
+        )
+        for i, row in enumerate(rows)
+    ]
+    body = gzip.compress(b"".join(r.to_line() for r in records))
+    store.put(f"capture/churn/dt={day}/part-{len(store.keys(f'capture/churn/dt={day}/'))}.gz", body)
+
+
+def shifted(rows: int, seed: int) -> list[dict[str, Any]]:
+    table = churn_table(rows, seed=seed).to_pylist()
+    for row in table:
+        row["monthly_charges"] += 40.0
+        row["plan"] = "pro"
+        row["tenure_months"] = 70
+    return table
+
+
+def run(store: InMemoryObjectStore, registry: InMemoryModelRegistry, run_id: str, now: datetime = NOW) -> Any:
+    return check_model_drift("churn", registry=registry, store=store, now=now, run_id=run_id)
+
+
+def test_traffic_like_the_training_data_is_stable_and_reported(
+    store: InMemoryObjectStore, registry: InMemoryModelRegistry
+) -> None:
+    capture(store, "2026-11-19", churn_table(300, seed=21).to_pylist())
+    capture(store, "2026-11-20", churn_table(300, seed=22).to_pylist())
+    capture(store, "2026-11-10", shifted(300, seed=23))  # outside the 3-day window
+
+    report = run(store, registry, "r1")
+
+    assert (report.status, report.version, report.drifted_features) == ("stable", 1, [])
+    assert report.window is not None and report.window.records == 600
+    assert str(report.window.start) == "2026-11-18" and report.window.files == 2
+    assert store.json(report_key("churn", "r1")) == store.json(latest_key("churn"))
+    assert store.json(latest_key("churn"))["status"] == "stable"
+    assert report.recent == [False] and not report.confirmed
+
+
+def test_a_drift_is_confirmed_by_k_of_n_runs_and_asks_for_retraining(
+    store: InMemoryObjectStore, registry: InMemoryModelRegistry
+) -> None:
+    capture(store, "2026-11-20", shifted(400, seed=31))
+
+    first = run(store, registry, "r1")
+    assert first.status == "drifted" and first.drifted_share is not None and first.drifted_share >= 0.3
+    assert {"monthly_charges", "plan", "tenure_months"} <= set(first.drifted_features)
+    assert (first.recent, first.confirmed, first.retrain) == ([True], False, False)
+
+    second = run(store, registry, "r2")
+    assert (second.recent, second.confirmed, second.retrain) == ([True, True], True, True)
+
+
+def test_a_new_production_version_starts_its_own_history(
+    store: InMemoryObjectStore, registry: InMemoryModelRegistry
+) -> None:
+    capture(store, "2026-11-20", shifted(400, seed=41))
+    run(store, registry, "r1")
+    latest = store.json(latest_key("churn"))
+    latest["version"] = 7  # the previous report was of another version
+    store.put(latest_key("churn"), json.dumps(latest).encode())
+    assert run(store, registry, "r2").recent == [True]
+
+
+def test_too_little_traffic_is_insufficient_data_and_keeps_the_history(
+    store: InMemoryObjectStore, registry: InMemoryModelRegistry
+) -> None:
+    capture(store, "2026-11-20", shifted(400, seed=51))
+    run(store, registry, "r1")
+    later = datetime(2026, 11, 30, 6, 0, tzinfo=UTC)  # the window has moved past the traffic
+    capture(store, "2026-11-30", churn_table(5, seed=52).to_pylist())
+
+    report = run(store, registry, "r2", now=later)
+
+    assert report.status == "insufficient_data"
+    assert report.reason is not None and "min_window=30" in report.reason and "5 captured" in report.reason
+    assert report.recent == [True] and not report.confirmed
+
+
+def test_only_the_production_versions_traffic_is_compared(
+    store: InMemoryObjectStore, registry: InMemoryModelRegistry
+) -> None:
+    capture(store, "2026-11-20", churn_table(300, seed=61).to_pylist(), version=1)
+    capture(store, "2026-11-20", shifted(300, seed=62), version=2)  # a canary's traffic
+    report = run(store, registry, "r1")
+    assert report.status == "stable" and report.window is not None and report.window.records == 300
+
+
+def test_ignored_features_and_per_feature_methods_come_from_the_contract(
+    store: InMemoryObjectStore, registry: InMemoryModelRegistry
+) -> None:
+    store.put(
+        "contracts/churn.yaml",
+        contract_text(
+            {"features": {"plan": {"ignore": True}, "monthly_charges": {"method": "psi", "threshold": 0.2}}}
+        ).encode(),
+    )
+    capture(store, "2026-11-20", shifted(300, seed=71))
+    report = run(store, registry, "r1")
+    by_name = {f.feature: f for f in report.features}
+    assert "plan" not in by_name
+    assert (by_name["monthly_charges"].method, by_name["monthly_charges"].threshold) == ("psi", 0.2)
+
+
+def test_a_model_without_a_production_version_is_skipped_with_the_reason(store: InMemoryObjectStore) -> None:
+    report = check_model_drift("churn", registry=InMemoryModelRegistry(), store=store, now=NOW, run_id="r1")
+    assert (report.status, report.reason, report.version) == ("skipped", "no production version", None)
+    assert store.json(report_key("churn", "r1"))["status"] == "skipped"
