@@ -58,6 +58,7 @@ bench: $(STAMP) ## benchmarks (not in CI); see docs/benchmarks.md
 	$(BIN)/python tests/benchmarks/bench_validation.py
 	$(BIN)/python tests/benchmarks/bench_models.py
 	$(BIN)/python tests/benchmarks/bench_predict.py
+	$(BIN)/python tests/benchmarks/bench_drift.py
 
 lock: ## re-resolve requirements/constraints.txt from pyproject.toml (needs the network)
 	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
