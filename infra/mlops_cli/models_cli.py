@@ -380,6 +380,10 @@ def show_history(
 # --- decisions and aliases ----------------------------------------------------------------
 
 
+#: The version as decided and the event that announces the decision.
+Decision = tuple[ModelVersion, ModelApproved | ModelRejected]
+
+
 def approve_version(
     session: Any,
     console: Console,
@@ -393,30 +397,28 @@ def approve_version(
 ) -> int:
     """Approve a pending version and publish ModelApproved, so deployment follows."""
 
-    def body() -> int:
-        model, number = parse_reference(reference, version_required=True)
-        assert number is not None
-        target = resolve_stack(session, stack, endpoint_url)
-        who = resolve_actor(session, endpoint_url, actor)
+    def decide(
+        target: Stack, model: str, number: int, who: str
+    ) -> tuple[ModelVersion, ModelApproved | ModelRejected]:
         decided = target.registry().approve(model, number, actor=who, reason=reason)
-        _publish(
-            target,
-            errors or console,
-            ModelApproved(
-                model=decided.model,
-                version=decided.version,
-                approved_by=who,
-                reason=reason or f"approved by {who}",
-                approved_at=decided.updated_at,
-            ),
+        return decided, ModelApproved(
+            model=decided.model,
+            version=decided.version,
+            approved_by=who,
+            reason=reason or f"approved by {who}",
+            approved_at=decided.updated_at,
         )
-        console.print(
-            f"{escape(model)} v{number}: {_status(decided.status)} by {escape(who)}; "
-            f"ModelApproved published on {escape(target.event_bus)}"
-        )
-        return EXIT_OK
 
-    return _guarded(errors or console, body)
+    return _decision(
+        session,
+        console,
+        reference,
+        decide=decide,
+        stack=stack,
+        endpoint_url=endpoint_url,
+        actor=actor,
+        errors=errors,
+    )
 
 
 def reject_version(
@@ -432,27 +434,54 @@ def reject_version(
 ) -> int:
     """Reject a pending version (or revoke an approved one) and publish ModelRejected."""
 
+    def decide(
+        target: Stack, model: str, number: int, who: str
+    ) -> tuple[ModelVersion, ModelApproved | ModelRejected]:
+        decided = target.registry().reject(model, number, actor=who, reason=reason)
+        return decided, ModelRejected(
+            model=decided.model,
+            version=decided.version,
+            rejected_by=who,
+            reason=reason,
+            artifact_uri=decided.artifact_uri,
+            rejected_at=decided.updated_at,
+        )
+
+    return _decision(
+        session,
+        console,
+        reference,
+        decide=decide,
+        stack=stack,
+        endpoint_url=endpoint_url,
+        actor=actor,
+        errors=errors,
+    )
+
+
+def _decision(
+    session: Any,
+    console: Console,
+    reference: str,
+    *,
+    decide: Callable[[Stack, str, int, str], Decision],
+    stack: str,
+    endpoint_url: str | None,
+    actor: str | None,
+    errors: Console | None,
+) -> int:
+    """Approve or reject: resolve the version and the actor, decide, publish the decision's event."""
+
     def body() -> int:
         model, number = parse_reference(reference, version_required=True)
         assert number is not None
         target = resolve_stack(session, stack, endpoint_url)
         who = resolve_actor(session, endpoint_url, actor)
-        decided = target.registry().reject(model, number, actor=who, reason=reason)
-        _publish(
-            target,
-            errors or console,
-            ModelRejected(
-                model=decided.model,
-                version=decided.version,
-                rejected_by=who,
-                reason=reason,
-                artifact_uri=decided.artifact_uri,
-                rejected_at=decided.updated_at,
-            ),
-        )
+        decided, event = decide(target, model, number, who)
+        _publish(target, errors or console, event)
         console.print(
             f"{escape(model)} v{number}: {_status(decided.status)} by {escape(who)}; "
-            f"ModelRejected published on {escape(target.event_bus)}"
+            f"{type(event).__name__} published on {escape(target.event_bus)}"
         )
         return EXIT_OK
 
