@@ -175,6 +175,24 @@ def test_ignored_features_and_per_feature_methods_come_from_the_contract(
     assert (by_name["monthly_charges"].method, by_name["monthly_charges"].threshold) == ("psi", 0.2)
 
 
+def test_the_sections_method_applies_to_every_feature_without_its_own(
+    store: InMemoryObjectStore, registry: InMemoryModelRegistry
+) -> None:
+    store.put(
+        "contracts/churn.yaml",
+        contract_text({"method": "psi", "features": {"plan": {"method": "chi_square"}}}).encode(),
+    )
+    capture(store, "2026-11-20", churn_table(300, seed=81).to_pylist())
+    methods = {f.feature: f.method for f in run(store, registry, "r1").features}
+    assert methods == {
+        "tenure_months": "psi",
+        "monthly_charges": "psi",
+        "plan": "chi_square",
+        "support_tickets": "psi",
+        "autopay": "psi",
+    }
+
+
 def test_a_model_without_a_production_version_is_skipped_with_the_reason(store: InMemoryObjectStore) -> None:
     report = check_model_drift("churn", registry=InMemoryModelRegistry(), store=store, now=NOW, run_id="r1")
     assert (report.status, report.reason, report.version) == ("skipped", "no production version", None)

@@ -33,7 +33,7 @@ def test_a_contract_without_the_section_gets_the_defaults() -> None:
     assert spec == DriftSpec()
     assert (spec.window_days, spec.min_window, spec.method, spec.drifted_share) == (7, 30, "auto", 0.3)
     assert (spec.confirm.runs, spec.confirm.drifted, spec.retrain) == (1, 1, False)
-    assert spec.methods() == {} and spec.thresholds() == {} and spec.ignored == set()
+    assert spec.methods(["plan"]) == {"plan": "auto"} and spec.thresholds() == {} and spec.ignored == set()
 
 
 def test_per_feature_overrides_feed_the_comparison() -> None:
@@ -50,7 +50,8 @@ def test_per_feature_overrides_feed_the_comparison() -> None:
             }
         )
     )
-    assert spec.methods() == {"monthly_charges": "ks", "plan": "psi"}
+    every = ["tenure_months", "monthly_charges", "plan", "support_tickets"]
+    assert spec.methods(every) == {"tenure_months": "psi", "monthly_charges": "ks", "plan": "psi"}
     assert spec.thresholds() == {"monthly_charges": 0.01, "plan": 0.5}
     assert spec.ignored == {"support_tickets"}
     assert spec.method_of("tenure_months") == "psi"

@@ -105,13 +105,12 @@ def check_model_drift(
     window = read_capture_window(
         store, model, start, end, version=version.version, max_instances=spec.max_instances
     )
-    names = {f.name for f in baseline.features}
+    tested = [f for f in baseline.features if f.name not in spec.ignored]
+    names = {f.name for f in tested}
     comparison = compare_window(
-        baseline.model_copy(
-            update={"features": [f for f in baseline.features if f.name not in spec.ignored]}
-        ),
+        baseline.model_copy(update={"features": tested}),
         window.instances,
-        methods={k: v for k, v in spec.methods().items() if k in names},
+        methods=spec.methods(names),
         thresholds={k: v for k, v in spec.thresholds().items() if k in names},
         min_window=spec.min_window,
     )

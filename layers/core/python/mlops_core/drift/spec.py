@@ -20,6 +20,7 @@ read ``drift.<key>``. Needs pydantic only.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -32,7 +33,7 @@ from mlops_core.contracts import (
     ContractFieldError,
     DataContract,
 )
-from mlops_core.drift.statistics import TESTS, Kind
+from mlops_core.drift.statistics import TESTS, Kind, tests_for
 
 AUTO = "auto"
 
@@ -76,9 +77,9 @@ class DriftSpec(_Strict):
         override = self.features.get(feature)
         return override.method if override is not None and override.method != AUTO else self.method
 
-    def methods(self) -> dict[str, str]:
-        """Per tested feature, its method (``auto`` included), for ``compare_window``."""
-        return {name: self.method_of(name) for name, spec in self.features.items() if not spec.ignore}
+    def methods(self, features: Iterable[str]) -> dict[str, str]:
+        """The method of each of ``features`` not ignored (``auto`` included), for ``compare_window``."""
+        return {name: self.method_of(name) for name in features if name not in self.ignored}
 
     def thresholds(self) -> dict[str, float]:
         return {
@@ -145,7 +146,7 @@ def drift_spec(contract: DataContract, source: str | None = None) -> DriftSpec:
                 ContractFieldError(
                     field=f"{field}.method",
                     message=f"{override.method} does not accept {column_drift_kind} features; use one "
-                    f"of {', '.join(t.name for t in TESTS.values() if column_drift_kind in t.kinds)} or auto",
+                    f"of {', '.join(t.name for t in tests_for(column_drift_kind))} or auto",
                 )
             )
     if errors:
