@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import NoReturn
 
 import pytest
 
@@ -135,6 +136,12 @@ def test_sizes_from_the_event_are_refused_before_any_read(size: int) -> None:
     )
     store.put("incoming/churn/x.csv", b"")
 
-    outcome, _ = _gate(store, upload)
+    def unread(*_: object) -> NoReturn:
+        raise AssertionError("the upload was read")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(store, "open", unread)
+        patch.setattr(store, "download", unread)
+        outcome, _ = _gate(store, upload)
 
     assert outcome.violations == ({"empty_file": 1} if size == 0 else {"object_too_large": 1})
