@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from mlops_core.contracts import DataContract, load_contract
-from mlops_core.dataset_gate import CONTRACTS
+from mlops_core.contracts import contract_key as dataset_contract_key
 
 
 def contract_key(contract: DataContract) -> str:
-    return f"{CONTRACTS}/{contract.dataset}.yaml"
+    return dataset_contract_key(contract.dataset)
 
 
 def push_contract(s3: Any, bucket: str, path: Path) -> str:

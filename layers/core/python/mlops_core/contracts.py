@@ -229,6 +229,14 @@ class ContractError(ValueError):
         super().__init__(f"invalid data contract {source}:\n{lines}")
 
 
+#: Where a dataset's contract lives in the data bucket: ``contracts/<dataset>.yaml``.
+CONTRACTS_PREFIX = "contracts"
+
+
+def contract_key(dataset: str) -> str:
+    return f"{CONTRACTS_PREFIX}/{dataset}.yaml"
+
+
 def load_contract(text: str | bytes, source: str = "<contract>") -> DataContract:
     """Parse a contract from YAML text, or raise :class:`ContractError`."""
     try:

@@ -17,7 +17,7 @@ from urllib.parse import unquote_plus
 
 from pydantic import BaseModel, ConfigDict
 
-from mlops_core.contracts import ContractError, DataContract, DataFormat, load_contract
+from mlops_core.contracts import ContractError, DataContract, DataFormat, contract_key, load_contract
 from mlops_core.events import DatasetObject, DatasetRejected, DatasetValidated, EventDetail, EventPublisher
 from mlops_core.object_store import ObjectMissing, ObjectStore
 from mlops_core.validation import (
@@ -34,7 +34,6 @@ INCOMING = "incoming"
 VALIDATED = "validated"
 QUARANTINE = "quarantine"
 REPORTS = "reports/validation"
-CONTRACTS = "contracts"
 UNKNOWN_DATASET = "_unknown"
 
 
@@ -126,7 +125,7 @@ def gate_upload(
 
 def _load_contract(store: ObjectStore, dataset: str, source: SourceInfo) -> DataContract | ValidationReport:
     """The dataset's contract, or the report that rejects the upload for want of one."""
-    key = f"{CONTRACTS}/{dataset}.yaml"
+    key = contract_key(dataset)
     try:
         text = store.read_text(key)
     except ObjectMissing:

@@ -21,7 +21,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mlops_core.contracts import load_contract
+from mlops_core.contracts import contract_key, load_contract
 from mlops_core.drift.compare import FeatureDrift, compare_window
 from mlops_core.drift.spec import DriftSpec, drift_spec
 from mlops_core.drift.window import read_capture_window
@@ -159,7 +159,7 @@ def check_model_drift(
 
 
 def _spec(store: ObjectStore, dataset: str) -> DriftSpec:
-    key = f"contracts/{dataset}.yaml"
+    key = contract_key(dataset)
     try:
         text = store.read_text(key)
     except ObjectMissing:

@@ -17,8 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from mlops_core.approval import ApprovalPolicy, Verdict, decide
-from mlops_core.contracts import ContractError, DataContract, load_contract
-from mlops_core.dataset_gate import CONTRACTS
+from mlops_core.contracts import ContractError, DataContract, contract_key, load_contract
 from mlops_core.events import EventPublisher, ModelApproved, ModelRegistered, ModelRejected
 from mlops_core.object_store import ObjectMissing, ObjectStore
 from mlops_core.registry import DEFAULT_ALIAS, Lineage, ModelRegistry, ModelVersion
@@ -166,7 +165,7 @@ def _verified(submission: ModelSubmission, store: ObjectStore) -> ModelManifest:
 
 
 def _contract(store: ObjectStore, dataset: str) -> DataContract | None:
-    key = f"{CONTRACTS}/{dataset}.yaml"
+    key = contract_key(dataset)
     try:
         return load_contract(store.read_text(key), source=store.uri(key))
     except ObjectMissing:

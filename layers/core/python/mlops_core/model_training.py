@@ -17,8 +17,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from mlops_core.contracts import ContractError, load_contract
-from mlops_core.dataset_gate import CONTRACTS
+from mlops_core.contracts import ContractError, contract_key, load_contract
 from mlops_core.events import EventPublisher, ModelTrained
 from mlops_core.object_store import ObjectMissing, ObjectStore
 from mlops_core.training.artifacts import save_model, sha256_hex
@@ -66,18 +65,16 @@ def train_dataset(
     *,
     scratch_dir: Path | None = None,
 ) -> TrainingOutcome:
-    contract_key = f"{CONTRACTS}/{request.dataset}.yaml"
+    key = contract_key(request.dataset)
     try:
-        contract = load_contract(store.read_text(contract_key), source=store.uri(contract_key))
+        contract = load_contract(store.read_text(key), source=store.uri(key))
         if contract.training is None:
             return TrainingOutcome(
                 dataset=request.dataset, status="skipped", reason="the contract has no training section"
             )
-        spec = training_spec(contract, source=store.uri(contract_key))
+        spec = training_spec(contract, source=store.uri(key))
     except ObjectMissing:
-        return TrainingOutcome(
-            dataset=request.dataset, status="failed", reason=f"no contract at {contract_key}"
-        )
+        return TrainingOutcome(dataset=request.dataset, status="failed", reason=f"no contract at {key}")
     except ContractError as error:
         return TrainingOutcome(dataset=request.dataset, status="failed", reason=str(error))
     run_id = request.run_id

@@ -32,6 +32,7 @@ from mlops_core.contracts import (
     ContractError,
     ContractFieldError,
     DataContract,
+    contract_key,
 )
 from mlops_core.drift.statistics import TESTS, Kind, tests_for
 
@@ -104,7 +105,7 @@ def column_kind(kind: ColumnType) -> Kind | None:
 
 def drift_spec(contract: DataContract, source: str | None = None) -> DriftSpec:
     """The contract's drift section (defaults when absent), checked against its columns."""
-    where = source or f"contracts/{contract.dataset}.yaml"
+    where = source or contract_key(contract.dataset)
     try:
         spec = DriftSpec.model_validate(contract.drift or {})
     except ValidationError as exc:

@@ -22,6 +22,7 @@ from mlops_core.contracts import (
     ContractError,
     ContractFieldError,
     DataContract,
+    contract_key,
 )
 
 AUTO = "auto"
@@ -173,7 +174,7 @@ class TrainingSpec(BaseModel):
 
 def training_spec(contract: DataContract, source: str | None = None) -> TrainingSpec:
     """The contract's training section, validated against the contract, with its target resolved."""
-    where = source or f"contracts/{contract.dataset}.yaml"
+    where = source or contract_key(contract.dataset)
     if contract.training is None:
         raise ContractError(
             where, [ContractFieldError(field="training", message="the contract has no training section")]
