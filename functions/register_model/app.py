@@ -32,8 +32,6 @@ from mlops_core.registry import DynamoDBModelRegistry
 from mlops_core.settings import RegisterModelSettings
 from mlops_core.training.manifest import ARTIFACT_FILE, BASELINE_FILE
 
-INCOMING = PurePosixPath("models/incoming")
-
 settings = RegisterModelSettings.from_environ()
 store = S3ObjectStore(boto3.client("s3"), settings.data_bucket)
 registry = DynamoDBModelRegistry(boto3.client("dynamodb"), settings.registry_table)

@@ -27,10 +27,9 @@ from typing import Protocol
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from mlops_core.events import DeploymentRolledBack, EventPublisher, ModelDeployed
-from mlops_core.registry import ModelRegistry, ModelStatus, ModelVersion, RegistryError
+from mlops_core.registry import DEFAULT_ALIAS, ModelRegistry, ModelStatus, ModelVersion, RegistryError
 
 LIVE_ALIAS = "live"
-REGISTRY_ALIAS = "production"
 ACTOR = "deploy_model"
 ALL_AT_ONCE = "AllAtOnce"
 
@@ -353,7 +352,7 @@ def _succeed(
     registry.promote(
         deployment.model,
         deployment.model_version,
-        alias=REGISTRY_ALIAS,
+        alias=DEFAULT_ALIAS,
         actor=ACTOR,
         reason=f"deployed as predict version {deployment.function_version} ({deployment.strategy})",
     )

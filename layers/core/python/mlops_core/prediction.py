@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
-from mlops_core.contracts import ColumnType
+from mlops_core.contracts import NUMERIC_TYPES, ColumnType
 from mlops_core.object_store import ObjectMissing, ObjectStore
 from mlops_core.training.artifacts import ArtifactError, load_model
 from mlops_core.training.features import prepare_features
@@ -40,7 +40,6 @@ RELOAD_AFTER_SECONDS = 60.0
 
 _TRUE = frozenset({"true", "1", "yes", "t", "y"})
 _FALSE = frozenset({"false", "0", "no", "f", "n"})
-_NUMERIC = frozenset({ColumnType.INTEGER, ColumnType.FLOAT})
 _MISSING = object()
 
 
@@ -240,7 +239,7 @@ def check_value(value: Any, f: FeatureField) -> tuple[Any, str | None]:
         if f.nullable:
             return None, None
         return None, "missing" if value is _MISSING else "null, but the feature is not nullable"
-    if f.type in _NUMERIC:
+    if f.type in NUMERIC_TYPES:
         return _check_number(value, f)
     if f.type is ColumnType.BOOLEAN:
         if not isinstance(value, bool):
@@ -294,7 +293,7 @@ def _from_csv(cell: str, f: FeatureField) -> Any:
     text = cell.strip()
     if text == "":
         return None
-    if f.type in _NUMERIC:
+    if f.type in NUMERIC_TYPES:
         for convert in (int, float):
             try:
                 return convert(text)

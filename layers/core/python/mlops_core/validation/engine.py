@@ -14,7 +14,7 @@ import io
 import os
 import time
 from array import array
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -262,7 +262,7 @@ def check_header_names(names: list[str], contract: DataContract) -> None:
                 "the file was not read further",
             )
         )
-    duplicates = sorted({name for name in names if names.count(name) > 1})
+    duplicates = sorted(name for name, count in Counter(names).items() if count > 1)
     if duplicates:
         raise FatalViolation(
             Violation(
