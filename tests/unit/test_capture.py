@@ -11,7 +11,6 @@ import pytest
 from mlops_core.capture import (
     CaptureRecord,
     FirehoseCaptureSink,
-    InMemoryCaptureSink,
     Sampler,
     capture_records,
 )
@@ -118,10 +117,3 @@ def test_a_record_that_is_not_json_is_counted_not_raised() -> None:
     bad = CaptureRecord(**{**record.__dict__, "prediction": object()})
     outcome = FirehoseCaptureSink(_Firehose(), "s").put([bad, record])
     assert (outcome.delivered, outcome.failed) == (1, 1)
-
-
-def test_in_memory_sink_keeps_records_or_fails_on_request() -> None:
-    sink = InMemoryCaptureSink()
-    assert sink.put(_records(2)).delivered == 2 and len(sink.records) == 2
-    failing = InMemoryCaptureSink(fail=True)
-    assert failing.put(_records(2)).failed == 2 and failing.records == []

@@ -179,19 +179,5 @@ class FirehoseCaptureSink:
         return batches, oversized
 
 
-class InMemoryCaptureSink:
-    """Keeps records in a list: the fake for tests; ``fail`` makes every put fail."""
-
-    def __init__(self, *, fail: bool = False) -> None:
-        self.records: list[CaptureRecord] = []
-        self.fail = fail
-
-    def put(self, records: Sequence[CaptureRecord]) -> CaptureOutcome:
-        if self.fail:
-            return CaptureOutcome(delivered=0, failed=len(records), reason="InMemoryCaptureSink set to fail")
-        self.records.extend(records)
-        return CaptureOutcome(delivered=len(records))
-
-
 def now() -> datetime:
     return datetime.now(UTC)
