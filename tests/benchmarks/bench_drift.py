@@ -77,6 +77,7 @@ def child(records: int, folder: Path) -> dict[str, float]:
     from mlops_core.drift_check import check_model_drift
 
     imported = time.perf_counter()
+    from mlops_core.drift.state import InMemoryDriftStateStore
     from mlops_core.registry import InMemoryModelRegistry
     from mlops_core.registry.entities import Lineage
 
@@ -107,7 +108,9 @@ def child(records: int, folder: Path) -> dict[str, float]:
     loaded_mb = peak_rss_mb()
 
     begin = time.perf_counter()
-    report = check_model_drift("churn", registry=registry, store=store, now=when, run_id="bench")
+    report = check_model_drift(
+        "churn", registry=registry, store=store, states=InMemoryDriftStateStore(), now=when, run_id="bench"
+    )
     checked = time.perf_counter()
     checked_mb = peak_rss_mb()
     parsed = 0

@@ -236,3 +236,27 @@ def test_registrations_are_visible_to_another_client(dynamodb: Any) -> None:
     other = DynamoDBModelRegistry(boto3.session.Session().client("dynamodb", region_name=REGION), TABLE)
     assert other.get(MODEL, 1).artifact_sha256 == sha("a")
     assert other.list_models() == [MODEL]
+
+
+def test_the_drift_state_lives_beside_the_models_items_and_writes_conditionally(dynamodb: Any) -> None:
+    from datetime import UTC, datetime
+
+    from mlops_core.drift.state import DriftState, DynamoDBDriftStateStore, StateConflict
+
+    registry = fast_registry(dynamodb)
+    approved(registry, "a")
+    states = DynamoDBDriftStateStore(dynamodb, TABLE)
+    assert states.get(MODEL) is None
+    at = datetime(2026, 11, 20, 6, tzinfo=UTC)
+    first = DriftState(model=MODEL, version=1, recent=[True], run_id="r1", updated_at=at)
+    states.put(first, expected_run_id=None)
+    assert states.get(MODEL) == first
+    with pytest.raises(StateConflict):
+        states.put(first.model_copy(update={"run_id": "r2"}), expected_run_id=None)  # not the first any more
+    second = first.model_copy(update={"recent": [True, True], "confirmed": True, "run_id": "r2"})
+    with pytest.raises(StateConflict):
+        states.put(second, expected_run_id="stale")
+    states.put(second, expected_run_id="r1")
+    assert states.get(MODEL) == second
+    assert _items(dynamodb)["DRIFT"]["pk"]["S"] == f"MODEL#{MODEL}"
+    assert registry.list_models() == [MODEL]  # the state item is not a model

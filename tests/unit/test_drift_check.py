@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ import yaml
 from mlops_cli.sample_data import churn_table
 from mlops_core.capture import CaptureRecord
 from mlops_core.contracts import load_contract
+from mlops_core.drift.state import DriftState, InMemoryDriftStateStore
 from mlops_core.drift_check import check_model_drift, latest_key, report_key
 from mlops_core.registry.entities import Lineage
 from mlops_core.registry.memory import InMemoryModelRegistry
@@ -89,8 +89,34 @@ def shifted(rows: int, seed: int) -> list[dict[str, Any]]:
     return table
 
 
-def run(store: InMemoryObjectStore, registry: InMemoryModelRegistry, run_id: str, now: datetime = NOW) -> Any:
-    return check_model_drift("churn", registry=registry, store=store, now=now, run_id=run_id)
+@pytest.fixture
+def states() -> InMemoryDriftStateStore:
+    return InMemoryDriftStateStore()
+
+
+def run(
+    store: InMemoryObjectStore,
+    registry: InMemoryModelRegistry,
+    run_id: str,
+    now: datetime = NOW,
+    states: InMemoryDriftStateStore | None = None,
+) -> Any:
+    return check_model_drift(
+        "churn",
+        registry=registry,
+        store=store,
+        states=states if states is not None else _STATES,
+        now=now,
+        run_id=run_id,
+    )
+
+
+_STATES = InMemoryDriftStateStore()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_states() -> None:
+    _STATES.states.clear()
 
 
 def test_traffic_like_the_training_data_is_stable_and_reported(
@@ -102,12 +128,13 @@ def test_traffic_like_the_training_data_is_stable_and_reported(
 
     report = run(store, registry, "r1")
 
-    assert (report.status, report.version, report.drifted_features) == ("stable", 1, [])
+    assert (report.status, report.version, report.drifted_features) == ("ok", 1, [])
     assert report.window is not None and report.window.records == 600
     assert str(report.window.start) == "2026-11-18" and report.window.files == 2
     assert store.json(report_key("churn", "r1")) == store.json(latest_key("churn"))
-    assert store.json(latest_key("churn"))["status"] == "stable"
-    assert report.recent == [False] and not report.confirmed
+    assert store.json(latest_key("churn"))["status"] == "ok"
+    assert report.recent == [False] and not report.confirmed and not report.alert
+    assert report.prediction is not None and report.prediction.kind == "categorical"
 
 
 def test_a_drift_is_confirmed_by_k_of_n_runs_and_asks_for_retraining(
@@ -116,12 +143,29 @@ def test_a_drift_is_confirmed_by_k_of_n_runs_and_asks_for_retraining(
     capture(store, "2026-11-20", shifted(400, seed=31))
 
     first = run(store, registry, "r1")
-    assert first.status == "drifted" and first.drifted_share is not None and first.drifted_share >= 0.3
+    assert first.status == "drift" and first.dataset_drift
+    assert first.drift_share is not None and first.drift_share >= 0.5
     assert {"monthly_charges", "plan", "tenure_months"} <= set(first.drifted_features)
-    assert (first.recent, first.confirmed, first.retrain) == ([True], False, False)
+    assert (first.recent, first.confirmed, first.alert, first.retrain) == ([True], False, False, False)
 
     second = run(store, registry, "r2")
-    assert (second.recent, second.confirmed, second.retrain) == ([True, True], True, True)
+    assert (second.recent, second.confirmed, second.alert, second.retrain) == ([True, True], True, True, True)
+
+    third = run(store, registry, "r3")  # still confirmed: no second alert
+    assert third.recent == [True, True, True]
+    assert (third.confirmed, third.alert, third.retrain) == (True, False, False)
+
+
+def test_the_alert_re_arms_once_the_drift_is_no_longer_confirmed(
+    store: InMemoryObjectStore, registry: InMemoryModelRegistry
+) -> None:
+    capture(store, "2026-11-20", shifted(400, seed=32))
+    assert [run(store, registry, f"r{n}").alert for n in (1, 2)] == [False, True]
+    _STATES.states["churn"] = _STATES.states["churn"].model_copy(update={"recent": [False, False]})
+    quiet = run(store, registry, "r3")
+    assert quiet.recent == [False, False, True] and not quiet.confirmed
+    again = run(store, registry, "r4")
+    assert again.confirmed and again.alert
 
 
 def test_a_new_production_version_starts_its_own_history(
@@ -129,10 +173,12 @@ def test_a_new_production_version_starts_its_own_history(
 ) -> None:
     capture(store, "2026-11-20", shifted(400, seed=41))
     run(store, registry, "r1")
-    latest = store.json(latest_key("churn"))
-    latest["version"] = 7  # the previous report was of another version
-    store.put(latest_key("churn"), json.dumps(latest).encode())
-    assert run(store, registry, "r2").recent == [True]
+    # the state was of another version, confirmed
+    _STATES.states["churn"] = _STATES.states["churn"].model_copy(
+        update={"version": 7, "recent": [True, True], "confirmed": True}
+    )
+    report = run(store, registry, "r2")
+    assert report.recent == [True] and not report.confirmed
 
 
 def test_too_little_traffic_is_insufficient_data_and_keeps_the_history(
@@ -146,7 +192,7 @@ def test_too_little_traffic_is_insufficient_data_and_keeps_the_history(
     report = run(store, registry, "r2", now=later)
 
     assert report.status == "insufficient_data"
-    assert report.reason is not None and "min_window=30" in report.reason and "5 captured" in report.reason
+    assert report.reason is not None and "min_samples=30" in report.reason and "5 captured" in report.reason
     assert report.recent == [True] and not report.confirmed
 
 
@@ -156,7 +202,7 @@ def test_only_the_production_versions_traffic_is_compared(
     capture(store, "2026-11-20", churn_table(300, seed=61).to_pylist(), version=1)
     capture(store, "2026-11-20", shifted(300, seed=62), version=2)  # a canary's traffic
     report = run(store, registry, "r1")
-    assert report.status == "stable" and report.window is not None and report.window.records == 300
+    assert report.status == "ok" and report.window is not None and report.window.records == 300
 
 
 def test_ignored_features_and_per_feature_methods_come_from_the_contract(
@@ -170,7 +216,7 @@ def test_ignored_features_and_per_feature_methods_come_from_the_contract(
     )
     capture(store, "2026-11-20", shifted(300, seed=71))
     report = run(store, registry, "r1")
-    by_name = {f.feature: f for f in report.features}
+    by_name = report.features
     assert "plan" not in by_name
     assert (by_name["monthly_charges"].method, by_name["monthly_charges"].threshold) == ("psi", 0.2)
 
@@ -183,7 +229,7 @@ def test_the_sections_method_applies_to_every_feature_without_its_own(
         contract_text({"method": "psi", "features": {"plan": {"method": "chi_square"}}}).encode(),
     )
     capture(store, "2026-11-20", churn_table(300, seed=81).to_pylist())
-    methods = {f.feature: f.method for f in run(store, registry, "r1").features}
+    methods = {name: f.method for name, f in run(store, registry, "r1").features.items()}
     assert methods == {
         "tenure_months": "psi",
         "monthly_charges": "psi",
@@ -194,6 +240,51 @@ def test_the_sections_method_applies_to_every_feature_without_its_own(
 
 
 def test_a_model_without_a_production_version_is_skipped_with_the_reason(store: InMemoryObjectStore) -> None:
-    report = check_model_drift("churn", registry=InMemoryModelRegistry(), store=store, now=NOW, run_id="r1")
+    report = check_model_drift(
+        "churn", registry=InMemoryModelRegistry(), store=store, states=_STATES, now=NOW, run_id="r1"
+    )
     assert (report.status, report.reason, report.version) == ("skipped", "no production version", None)
     assert store.json(report_key("churn", "r1"))["status"] == "skipped"
+
+
+def test_a_verdict_written_by_a_concurrent_check_is_kept(
+    store: InMemoryObjectStore, registry: InMemoryModelRegistry
+) -> None:
+    capture(store, "2026-11-20", shifted(400, seed=91))
+
+    class Racing(InMemoryDriftStateStore):
+        """Another check of the model records its verdict between this one's read and write."""
+
+        raced = False
+
+        def put(self, state: DriftState, *, expected_run_id: str | None) -> None:
+            if not self.raced:
+                self.raced = True
+                other = DriftState(model="churn", version=1, recent=[True], run_id="other", updated_at=NOW)
+                self.states["churn"] = other
+            super().put(state, expected_run_id=expected_run_id)
+
+    racing = Racing()
+    report = run(store, registry, "r1", states=racing)
+    assert report.recent == [True, True] and report.confirmed and report.alert
+    assert racing.states["churn"].run_id == "r1"
+
+
+def test_data_quality_against_the_contract_is_counted(
+    store: InMemoryObjectStore, registry: InMemoryModelRegistry
+) -> None:
+    rows = churn_table(300, seed=95).to_pylist()
+    rows[0]["monthly_charges"] = "n/a"  # a type error
+    rows[1]["plan"] = "platinum"  # not an allowed value
+    rows[2]["tenure_months"] = -5  # below the contract's min
+    capture(store, "2026-11-20", rows)
+    features = run(store, registry, "r1").features
+    assert features["monthly_charges"].quality.type_errors == 1
+    assert features["plan"].quality.out_of_range == 1
+    assert features["tenure_months"].quality.out_of_range == 1
+    assert features["autopay"].quality.model_dump() == {
+        "nulls": 0,
+        "unexpected_nulls": 0,
+        "type_errors": 0,
+        "out_of_range": 0,
+    }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,7 @@ import pytest
 
 from mlops_cli.sample_data import churn_table
 from mlops_core.contracts import load_contract
-from mlops_core.drift.compare import DEFAULT_MIN_WINDOW, compare_window
+from mlops_core.drift.compare import DEFAULT_MIN_SAMPLES, compare_window
 from mlops_core.training.baseline import DriftBaseline, compute_baseline
 from mlops_core.training.spec import training_spec
 
@@ -32,7 +33,7 @@ def test_a_window_from_the_same_population_is_stable(baseline: DriftBaseline) ->
     assert {f.feature for f in result.features} == {c.name for c in baseline.features}
     assert result.drifted == []
     assert all(f.status == "stable" for f in result.features)
-    assert result.drifted_share == 0.0
+    assert result.drift_share == 0.0
 
 
 def test_shifted_features_drift_and_the_others_do_not(baseline: DriftBaseline) -> None:
@@ -46,7 +47,7 @@ def test_shifted_features_drift_and_the_others_do_not(baseline: DriftBaseline) -
     assert by_name["monthly_charges"].method == "ks"  # auto on a small window
     assert by_name["plan"].method == "chi_square"
     assert by_name["plan"].p_value is not None and by_name["plan"].p_value < 0.05
-    assert result.drifted_share == pytest.approx(2 / len(result.tested))
+    assert result.drift_share == pytest.approx(2 / len(result.tested))
 
 
 def test_auto_picks_distance_tests_on_large_windows(baseline: DriftBaseline) -> None:
@@ -79,11 +80,11 @@ def test_methods_and_thresholds_per_feature(baseline: DriftBaseline) -> None:
 
 
 def test_small_windows_are_skipped_with_the_reason(baseline: DriftBaseline) -> None:
-    rows = window(DEFAULT_MIN_WINDOW - 1, seed=16)
+    rows = window(DEFAULT_MIN_SAMPLES - 1, seed=16)
     result = compare_window(baseline, rows)
     assert all(f.status == "skipped" for f in result.features)
-    assert all("min_window=30" in (f.reason or "") for f in result.features)
-    assert result.tested == [] and result.drifted_share == 0.0
+    assert all("min_samples=30" in (f.reason or "") for f in result.features)
+    assert result.tested == [] and result.drift_share == 0.0
 
 
 def test_nulls_count_apart_from_the_window(baseline: DriftBaseline) -> None:
@@ -112,9 +113,57 @@ def test_missing_features_and_unknown_fields_are_reported(baseline: DriftBaselin
         ({"thresholds": {"nope": 0.1}}, "nope is not a feature"),
         ({"methods": {"plan": "ks"}}, "ks does not accept categorical"),
         ({"methods": {"plan": "magic"}}, "unknown test 'magic'"),
-        ({"min_window": 0}, "min_window"),
+        ({"min_samples": 0}, "min_samples"),
     ],
 )
 def test_bad_settings_are_named(baseline: DriftBaseline, kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         compare_window(baseline, window(50, seed=19), **kwargs)
+
+
+def test_the_summary_has_the_documented_json_shape(baseline: DriftBaseline) -> None:
+    rows = window(500, seed=17)
+    for row in rows:
+        row["monthly_charges"] += 30.0
+        row["plan"] = "pro"
+        row["tenure_months"] = 70
+    summary = compare_window(baseline, rows, predictions=[False] * 500).summary(drift_share=0.5)
+    assert summary["status"] == "drift" and summary["dataset_drift"] is True
+    assert summary["drift_share"] == pytest.approx(3 / 5)
+    plan = summary["features"]["plan"]
+    assert plan["drifted"] is True
+    assert set(plan["tests"]) == {"chi_square"}
+    assert set(plan["tests"]["chi_square"]) == {"statistic", "p_value", "threshold", "drifted"}
+    assert summary["features"]["autopay"]["drifted"] is False
+    assert summary["prediction"]["kind"] == "categorical"
+    assert summary["prediction"]["drifted"] is True  # the training target was not all False
+    assert json.loads(json.dumps(summary)) == summary
+    calm = compare_window(baseline, window(500, seed=18)).summary(drift_share=0.5)
+    assert (calm["status"], calm["dataset_drift"], calm["prediction"]) == ("ok", False, None)
+    assert compare_window(baseline, window(5, seed=19)).summary()["status"] == "insufficient_data"
+
+
+def test_histograms_hold_both_sides_over_the_same_cells(baseline: DriftBaseline) -> None:
+    rows = window(400, seed=20)
+    for row in rows:
+        row["plan"] = "pro"
+    by_name = {f.feature: f for f in compare_window(baseline, rows).features}
+    charges = by_name["monthly_charges"].histogram
+    assert charges is not None and charges.edges is not None
+    assert len(charges.edges) == len(charges.baseline) + 1 == len(charges.window) + 1
+    assert sum(charges.window) == pytest.approx(1.0) and sum(charges.baseline) == pytest.approx(1.0)
+    plan = by_name["plan"].histogram
+    assert plan is not None and plan.labels is not None
+    assert plan.window[plan.labels.index("pro")] == 1.0
+    assert set(plan.labels) == {"basic", "plus", "pro"}
+
+
+def test_many_categories_are_pooled_in_the_histogram() -> None:
+    from mlops_core.drift.compare import HISTOGRAM_CATEGORIES, OTHER, _category_histogram
+
+    baseline = {f"c{i}": 10 for i in range(30)}
+    histogram = _category_histogram(baseline, {"c0": 5, "new": 5})
+    assert histogram.labels is not None and len(histogram.labels) == HISTOGRAM_CATEGORIES + 1
+    assert histogram.labels[-1] == OTHER
+    assert sum(histogram.baseline) == pytest.approx(1.0) and sum(histogram.window) == pytest.approx(1.0)
+    assert histogram.labels[:2] == ["c0", "new"]

@@ -31,8 +31,8 @@ def fields_of(drift: dict[str, Any]) -> dict[str, str]:
 def test_a_contract_without_the_section_gets_the_defaults() -> None:
     spec = drift_spec(contract_with(None))
     assert spec == DriftSpec()
-    assert (spec.window_days, spec.min_window, spec.method, spec.drifted_share) == (7, 30, "auto", 0.3)
-    assert (spec.confirm.runs, spec.confirm.drifted, spec.retrain) == (1, 1, False)
+    assert (spec.window_days, spec.min_samples, spec.method, spec.drift_share) == (7, 30, "auto", 0.5)
+    assert (spec.confirm.runs, spec.confirm.drifted, spec.retrain) == (3, 2, False)
     assert spec.methods(["plan"]) == {"plan": "auto"} and spec.thresholds() == {} and spec.ignored == set()
 
 
@@ -62,7 +62,7 @@ def test_per_feature_overrides_feed_the_comparison() -> None:
     [
         ({"window_dayz": 3}, "drift.window_dayz", "unknown key"),
         ({"window_days": 0}, "drift.window_days", "greater than or equal to 1"),
-        ({"drifted_share": 1.5}, "drift.drifted_share", "less than or equal to 1"),
+        ({"drift_share": 1.5}, "drift.drift_share", "less than or equal to 1"),
         ({"confirm": {"runs": 2, "drifted": 3}}, "drift.confirm", "cannot exceed runs"),
         ({"method": "magic"}, "drift.method", "unknown test 'magic'"),
         ({"method": "ks"}, "drift.method", "ks does not accept categorical features"),

@@ -2,11 +2,12 @@
 
 ``check_model_drift`` reads the registry's ``production`` alias, that version's
 ``baseline.json``, the dataset's contract (its ``drift:`` section) and the capture window;
-compares them feature by feature; and writes ``reports/drift/<model>/<run_id>.json`` and
-``reports/drift/<model>/latest.json``. The K-of-N confirmation is carried from run to run in
-``latest.json`` (the last ``confirm.runs`` verdicts of the same version); a new version
-starts afresh. What to do about a confirmed drift (metrics, alerts, retraining) is the
-caller's: the result says ``confirmed`` and ``retrain``.
+compares them feature by feature (and the model's outputs with the training target); and
+writes ``reports/drift/<model>/<run_id>.json`` and ``reports/drift/<model>/latest.json``.
+The K-of-N confirmation is carried from run to run by a :class:`DriftStateStore` (the last
+``confirm.runs`` verdicts of the same version); a new version starts afresh. What to do
+about a drift (metrics, alerts, retraining) is the caller's: the result says ``confirmed``,
+``alert`` (confirmed by this run, not by an earlier one) and ``retrain``.
 
 A model with no production version, no baseline or too little traffic gets a report with
 status ``skipped`` or ``insufficient_data`` and the reason; nothing here raises for them.
@@ -15,23 +16,25 @@ Needs numpy and pydantic; neither pandas nor pyarrow.
 
 from __future__ import annotations
 
-import json
 from datetime import date, datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mlops_core.contracts import contract_key, load_contract
+from mlops_core.contracts import DataContract, contract_key, load_contract
 from mlops_core.drift.compare import FeatureDrift, compare_window
 from mlops_core.drift.spec import DriftSpec, drift_spec
+from mlops_core.drift.state import DriftState, DriftStateStore, StateConflict
 from mlops_core.drift.window import read_capture_window
 from mlops_core.object_store import ObjectMissing, ObjectStore
 from mlops_core.registry.store import DEFAULT_ALIAS, ModelRegistry
 from mlops_core.training.baseline import DriftBaseline
 
 REPORT_PREFIX = "reports/drift"
+#: Attempts to record a verdict when other checks of the same model write at the same time.
+STATE_ATTEMPTS = 5
 
-Status = Literal["drifted", "stable", "insufficient_data", "skipped"]
+Status = Literal["ok", "drift", "insufficient_data", "skipped"]
 
 
 class _Frozen(BaseModel):
@@ -54,21 +57,26 @@ class DriftReport(_Frozen):
     schema_version: Literal["1"] = "1"
     model: str
     version: int | None
+    dataset: str | None = None
     run_id: str
     checked_at: datetime
     status: Status
     reason: str | None = None
     window: WindowSummary | None = None
-    drifted_share: float | None = None
-    drifted_share_threshold: float | None = None
+    drift_share: float | None = None
+    drift_share_threshold: float | None = None
+    dataset_drift: bool = False
     drifted_features: list[str] = Field(default_factory=list)
-    features: list[FeatureDrift] = Field(default_factory=list)
+    features: dict[str, FeatureDrift] = Field(default_factory=dict)
+    prediction: FeatureDrift | None = None
     unknown_features: list[str] = Field(default_factory=list)
     #: Verdicts of this version's last runs, oldest first (True: the run drifted).
     recent: list[bool] = Field(default_factory=list)
     confirm_runs: int = 1
     confirm_drifted: int = 1
     confirmed: bool = False
+    #: Confirmed by this run (the previous run of the version was not): alert and retrain now.
+    alert: bool = False
     retrain: bool = False
 
 
@@ -85,6 +93,7 @@ def check_model_drift(
     *,
     registry: ModelRegistry,
     store: ObjectStore,
+    states: DriftStateStore,
     now: datetime,
     run_id: str,
     alias: str = DEFAULT_ALIAS,
@@ -99,7 +108,8 @@ def check_model_drift(
     if not version.baseline_uri:
         return _store(store, report.model_copy(update={"reason": "the version has no baseline"}))
     baseline = DriftBaseline.model_validate_json(store.read_text(_key(store, version.baseline_uri)))
-    spec = _spec(store, baseline.dataset)
+    contract = _contract(store, baseline.dataset)
+    spec = drift_spec(contract, source=store.uri(contract_key(baseline.dataset))) if contract else DriftSpec()
     end = now.date()
     start = end - timedelta(days=spec.window_days - 1)
     window = read_capture_window(
@@ -112,11 +122,13 @@ def check_model_drift(
         window.instances,
         methods=spec.methods(names),
         thresholds={k: v for k, v in spec.thresholds().items() if k in names},
-        min_window=spec.min_window,
+        min_samples=spec.min_samples,
+        predictions=window.predictions,
+        contract=contract,
     )
-    previous = _previous(store, model, version.version)
     report = report.model_copy(
         update={
+            "dataset": baseline.dataset,
             "window": WindowSummary(
                 start=start,
                 end=end,
@@ -126,57 +138,84 @@ def check_model_drift(
                 instances=len(window.instances),
                 sampled=window.sampled,
             ),
-            "features": comparison.features,
+            "features": {f.feature: f for f in comparison.features},
+            "prediction": comparison.prediction,
             "unknown_features": comparison.unknown_features,
-            "drifted_share_threshold": spec.drifted_share,
+            "drift_share_threshold": spec.drift_share,
             "confirm_runs": spec.confirm.runs,
             "confirm_drifted": spec.confirm.drifted,
-            "recent": previous[-spec.confirm.runs :],  # a run without a verdict keeps the history
         }
     )
-    if not comparison.tested:
+    verdict = comparison.verdict(spec.drift_share)
+    if verdict == "insufficient_data":
         reason = (
             f"{window.records} captured records from {start} to {end}; a feature needs at least "
-            f"min_window={spec.min_window} non-null values"
+            f"min_samples={spec.min_samples} non-null values"
         )
-        return _store(store, report.model_copy(update={"status": "insufficient_data", "reason": reason}))
-    run_drifted = comparison.drifted_share >= spec.drifted_share
-    recent = [*previous, run_drifted][-spec.confirm.runs :]
-    confirmed = sum(recent) >= spec.confirm.drifted
+        previous = states.get(model)
+        kept = previous.recent if previous is not None and previous.version == version.version else []
+        # A run without a verdict leaves the history as it was.
+        return _store(store, report.model_copy(update={"status": verdict, "reason": reason, "recent": kept}))
+    state = _record(states, model, version.version, verdict == "drift", spec=spec, run_id=run_id, now=now)
     return _store(
         store,
         report.model_copy(
             update={
-                "status": "drifted" if run_drifted else "stable",
-                "drifted_share": comparison.drifted_share,
+                "status": verdict,
+                "drift_share": comparison.drift_share,
+                "dataset_drift": verdict == "drift",
                 "drifted_features": comparison.drifted,
-                "recent": recent,
-                "confirmed": confirmed,
-                "retrain": confirmed and spec.retrain,
+                "recent": state.recent,
+                "confirmed": state.confirmed,
+                "alert": state.alerted,
+                "retrain": state.alerted and spec.retrain,
             }
         ),
     )
 
 
-def _spec(store: ObjectStore, dataset: str) -> DriftSpec:
+class _Recorded(BaseModel):
+    recent: list[bool]
+    confirmed: bool
+    alerted: bool
+
+
+def _record(
+    states: DriftStateStore,
+    model: str,
+    version: int,
+    drifted: bool,
+    *,
+    spec: DriftSpec,
+    run_id: str,
+    now: datetime,
+) -> _Recorded:
+    """Append this run's verdict to the version's history; retried when another run wrote first."""
+    for _ in range(STATE_ATTEMPTS):
+        previous = states.get(model)
+        same = previous is not None and previous.version == version
+        history = previous.recent if previous is not None and same else []
+        recent = [*history, drifted][-spec.confirm.runs :]
+        confirmed = sum(recent) >= spec.confirm.drifted
+        was_confirmed = bool(previous is not None and same and previous.confirmed)
+        state = DriftState(
+            model=model, version=version, recent=recent, confirmed=confirmed, run_id=run_id, updated_at=now
+        )
+        try:
+            states.put(state, expected_run_id=previous.run_id if previous is not None else None)
+        except StateConflict:
+            continue
+        return _Recorded(recent=recent, confirmed=confirmed, alerted=confirmed and not was_confirmed)
+    raise StateConflict(f"{model}: the drift state kept changing over {STATE_ATTEMPTS} attempts")
+
+
+def _contract(store: ObjectStore, dataset: str) -> DataContract | None:
     key = contract_key(dataset)
     try:
         text = store.read_text(key)
     except ObjectMissing:
-        return DriftSpec()  # the contract was removed: check with the defaults
-    return drift_spec(load_contract(text, source=store.uri(key)), source=store.uri(key))
-
-
-def _previous(store: ObjectStore, model: str, version: int) -> list[bool]:
-    """The verdicts carried by the last report, if it was of the same version and had one."""
-    try:
-        document = json.loads(store.read_text(latest_key(model)))
-    except (ObjectMissing, ValueError):
-        return []
-    if not isinstance(document, dict) or document.get("version") != version:
-        return []
-    recent = document.get("recent")
-    return [bool(v) for v in recent] if isinstance(recent, list) else []
+        return None  # the contract was removed: check with the defaults
+    return load_contract(text, source=store.uri(key))
 
 
 def _key(store: ObjectStore, uri: str) -> str:

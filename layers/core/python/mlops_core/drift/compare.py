@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
+from mlops_core.contracts import ColumnSpec, DataContract
 from mlops_core.drift.statistics import (
     TESTS,
     CategoricalSample,
@@ -23,38 +25,94 @@ from mlops_core.drift.statistics import (
     NumericSample,
     Sample,
     auto_method,
+    binned_counts,
 )
 from mlops_core.training.baseline import ColumnBaseline, DriftBaseline, NumericSummary
 
 #: A feature needs at least this many non-null values in the window to be tested.
-DEFAULT_MIN_WINDOW = 30
+DEFAULT_MIN_SAMPLES = 30
+#: A run is a dataset drift when at least this share of the tested features drift.
+DEFAULT_DRIFT_SHARE = 0.5
+#: Categories shown one by one in a report's histogram; the rest are pooled as ``OTHER``.
+HISTOGRAM_CATEGORIES = 20
+OTHER = "(other)"
+
+Verdict = Literal["ok", "drift", "insufficient_data"]
 
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class TestOutcome(_Frozen):
+    """One test's result, as the report and ``mlops drift check --json`` show it."""
+
+    statistic: float
+    p_value: float | None
+    threshold: float
+    drifted: bool
+
+
+class Histogram(_Frozen):
+    """Baseline and window proportions over the same cells, for the report's pictures.
+
+    Numeric: ``edges`` (one more than the cells; values outside fall in the first or last
+    cell, as the tests bin them). Categorical: ``labels``, the most frequent categories of
+    either side, then ``(other)`` pooling the rest when there are more.
+    """
+
+    edges: list[float] | None = None
+    labels: list[str] | None = None
+    baseline: list[float]
+    window: list[float]
+
+
+class DataQuality(_Frozen):
+    """What the window's values break of the contract (counts over the window's records)."""
+
+    nulls: int = 0
+    #: nulls in a column the contract does not declare ``nullable``
+    unexpected_nulls: int = 0
+    #: a value that is not a number in a numeric feature
+    type_errors: int = 0
+    #: below the contract's ``min``, above its ``max``, or not one of its ``allowed`` values
+    out_of_range: int = 0
+
+
 class FeatureDrift(_Frozen):
-    """One feature's result. ``status`` is ``drifted``, ``stable`` or ``skipped`` (see ``reason``)."""
+    """One feature's result. ``status`` is ``drifted``, ``stable`` or ``skipped`` (see ``reason``).
+
+    ``method`` is the test that decides; ``tests`` holds its outcome under its name (empty when
+    skipped).
+    """
 
     feature: str
     kind: Kind
     method: str
     status: Literal["drifted", "stable", "skipped"]
+    drifted: bool = False
     statistic: float | None = None
     p_value: float | None = None
     threshold: float | None = None
+    tests: dict[str, TestOutcome] = Field(default_factory=dict)
     window_size: int
     baseline_null_share: float
     window_null_share: float | None
+    quality: DataQuality = Field(default_factory=DataQuality)
+    histogram: Histogram | None = None
     reason: str | None = None
 
 
 class WindowComparison(_Frozen):
-    """Every feature of the baseline against one window; ``drifted_share`` over tested features."""
+    """Every feature of the baseline against one window; ``drift_share`` over tested features.
+
+    ``prediction`` is the model's outputs against the training target's distribution (when
+    predictions were given); it is reported apart and does not count in ``drift_share``.
+    """
 
     instances: int
     features: list[FeatureDrift]
+    prediction: FeatureDrift | None = None
     unknown_features: list[str] = Field(default_factory=list)
 
     @property
@@ -66,9 +124,44 @@ class WindowComparison(_Frozen):
         return [f for f in self.features if f.status != "skipped"]
 
     @property
-    def drifted_share(self) -> float:
+    def drift_share(self) -> float:
         tested = self.tested
         return len(self.drifted) / len(tested) if tested else 0.0
+
+    def verdict(self, drift_share: float = DEFAULT_DRIFT_SHARE) -> Verdict:
+        """``insufficient_data`` when no feature was tested, else ``drift`` at ``drift_share``."""
+        if not self.tested:
+            return "insufficient_data"
+        return "drift" if self.drift_share >= drift_share else "ok"
+
+    def summary(self, drift_share: float = DEFAULT_DRIFT_SHARE) -> dict[str, Any]:
+        """The documented JSON of ``mlops drift check --json`` (docs/drift.md)."""
+        verdict = self.verdict(drift_share)
+        return {
+            "status": verdict,
+            "drift_share": self.drift_share,
+            "drift_share_threshold": drift_share,
+            "dataset_drift": verdict == "drift",
+            "instances": self.instances,
+            "features": {f.feature: _feature_summary(f) for f in self.features},
+            "prediction": _feature_summary(self.prediction) if self.prediction is not None else None,
+            "unknown_features": self.unknown_features,
+        }
+
+
+def _feature_summary(feature: FeatureDrift) -> dict[str, Any]:
+    return {
+        "drifted": feature.drifted,
+        "status": feature.status,
+        "kind": feature.kind,
+        "method": feature.method,
+        "tests": {name: outcome.model_dump() for name, outcome in feature.tests.items()},
+        "window_size": feature.window_size,
+        "window_null_share": feature.window_null_share,
+        "baseline_null_share": feature.baseline_null_share,
+        "quality": feature.quality.model_dump(),
+        "reason": feature.reason,
+    }
 
 
 def column_kind(column: ColumnBaseline) -> Kind:
@@ -81,13 +174,17 @@ def compare_window(
     *,
     methods: Mapping[str, str] | None = None,
     thresholds: Mapping[str, float] | None = None,
-    min_window: int = DEFAULT_MIN_WINDOW,
+    min_samples: int = DEFAULT_MIN_SAMPLES,
+    predictions: Iterable[Any] | None = None,
+    contract: DataContract | None = None,
 ) -> WindowComparison:
     """Test each baseline feature on ``instances``.
 
     ``methods`` and ``thresholds`` are keyed by feature name; a method is a registered test name
     or ``auto``. An unknown method, a method that does not accept the feature's kind or a feature
-    name that the baseline does not have is a ``ValueError`` naming it.
+    name that the baseline does not have is a ``ValueError`` naming it. ``predictions`` (one per
+    instance, or any sample of them) are tested against the baseline's target with ``auto``.
+    ``contract`` adds the data-quality counts (its ``nullable``, ``min``, ``max``, ``allowed``).
     """
     methods = dict(methods or {})
     thresholds = dict(thresholds or {})
@@ -96,8 +193,8 @@ def compare_window(
         unknown = sorted(set(given) - names)
         if unknown:
             raise ValueError(f"drift {label}: {', '.join(unknown)} is not a feature of the baseline")
-    if min_window < 1:
-        raise ValueError("min_window must be at least 1")
+    if min_samples < 1:
+        raise ValueError("min_samples must be at least 1")
 
     columns: dict[str, list[Any]] = {name: [] for name in names}
     seen: set[str] = set()
@@ -108,25 +205,38 @@ def compare_window(
         for name, values in columns.items():
             values.append(instance.get(name))
 
+    specs = {c.name: c for c in contract.columns} if contract is not None else {}
     results = [
         _feature(
             column,
             columns[column.name],
             methods.get(column.name, "auto"),
             thresholds.get(column.name),
-            min_window,
+            min_samples,
+            specs.get(column.name),
         )
         for column in baseline.features
     ]
+    prediction = None
+    if predictions is not None:
+        outputs = list(predictions)
+        if outputs:
+            prediction = _feature(baseline.target, outputs, "auto", None, min_samples, None)
     return WindowComparison(
         instances=count,
         features=results,
+        prediction=prediction,
         unknown_features=sorted(seen - names - {baseline.target.name}),
     )
 
 
-def _feature(
-    column: ColumnBaseline, raw: list[Any], method: str, threshold: float | None, min_window: int
+def _feature(  # noqa: PLR0917 - one private call site per argument order
+    column: ColumnBaseline,
+    raw: list[Any],
+    method: str,
+    threshold: float | None,
+    min_samples: int,
+    spec: ColumnSpec | None,
 ) -> FeatureDrift:
     kind = column_kind(column)
     if method != "auto":
@@ -138,25 +248,44 @@ def _feature(
         if kind not in TESTS[method].kinds:
             raise ValueError(f"drift method of {column.name!r}: {method} does not accept {kind} features")
     sample: Sample | None
-    nulls: int
+    histogram: Histogram | None
+    nulls = sum(1 for v in raw if _missing(v))
     if isinstance(column.summary, NumericSummary):
         values = np.array([_number(v) for v in raw], dtype=np.float64)
-        nulls = int(np.isnan(values).sum())
-        sample = (
-            NumericSample.of(column.summary.edges, column.summary.counts, column.summary.std, values)
-            if column.summary.edges
+        type_errors = int(np.isnan(values).sum()) - nulls
+        present = values[~np.isnan(values)]
+        edges = column.summary.edges
+        sample = NumericSample.of(edges, column.summary.counts, column.summary.std, values) if edges else None
+        histogram = (
+            Histogram(
+                edges=list(edges),
+                baseline=_shares(column.summary.counts),
+                window=_shares(binned_counts(present, edges).tolist()),
+            )
+            if edges
             else None
         )
+        out_of_range = _out_of_range_numbers(present, spec)
+        categories: Counter[str] = Counter()
     else:
-        present = [_category(v) for v in raw if not _missing(v)]
-        nulls = len(raw) - len(present)
+        categories = Counter(_category(v) for v in raw if not _missing(v))
+        type_errors = 0
         sample = (
-            CategoricalSample.of(column.summary.counts, Counter(present))
+            CategoricalSample.of(column.summary.counts, categories)
             if sum(column.summary.counts.values()) > 0
             else None
         )
-    size = len(raw) - nulls
+        histogram = _category_histogram(column.summary.counts, categories)
+        out_of_range = _out_of_range_categories(categories, spec)
+    absent = nulls + type_errors
+    size = len(raw) - absent
     chosen = auto_method(kind, size) if method == "auto" else method
+    quality = DataQuality(
+        nulls=nulls,
+        unexpected_nulls=nulls if spec is not None and not spec.nullable else 0,
+        type_errors=type_errors,
+        out_of_range=out_of_range,
+    )
     skipped = FeatureDrift(
         feature=column.name,
         kind=kind,
@@ -164,22 +293,75 @@ def _feature(
         status="skipped",
         window_size=size,
         baseline_null_share=column.null_share,
-        window_null_share=nulls / len(raw) if raw else None,
+        window_null_share=absent / len(raw) if raw else None,
+        quality=quality,
+        histogram=histogram,
     )
     if sample is None:
         return skipped.model_copy(update={"reason": "the baseline holds no values"})
-    if size < min_window:
-        reason = f"{size} non-null values in the window, fewer than min_window={min_window}"
+    if size < min_samples:
+        reason = f"{size} non-null values in the window, fewer than min_samples={min_samples}"
         return skipped.model_copy(update={"reason": reason})
     result = TESTS[chosen].run(sample, threshold)
     return skipped.model_copy(
         update={
             "status": "drifted" if result.drifted else "stable",
+            "drifted": result.drifted,
             "statistic": result.statistic,
             "p_value": result.p_value,
             "threshold": result.threshold,
+            "tests": {
+                chosen: TestOutcome(
+                    statistic=result.statistic,
+                    p_value=result.p_value,
+                    threshold=result.threshold,
+                    drifted=result.drifted,
+                )
+            },
         }
     )
+
+
+def _shares(counts: Sequence[int] | Sequence[float]) -> list[float]:
+    total = float(sum(counts))
+    return [float(c) / total if total else 0.0 for c in counts]
+
+
+def _category_histogram(baseline: Mapping[str, int], window: Mapping[str, int]) -> Histogram:
+    """The ``HISTOGRAM_CATEGORIES`` most frequent categories of either side, the rest pooled."""
+    base_total = sum(baseline.values()) or 1
+    window_total = sum(window.values()) or 1
+    weight = {
+        k: baseline.get(k, 0) / base_total + window.get(k, 0) / window_total for k in {*baseline, *window}
+    }
+    ranked = sorted(weight, key=lambda k: (-weight[k], k))
+    shown = ranked[:HISTOGRAM_CATEGORIES]
+    base = [baseline.get(k, 0) / base_total for k in shown]
+    live = [window.get(k, 0) / window_total for k in shown]
+    if len(ranked) > len(shown):
+        shown = [*shown, OTHER]
+        base.append(max(0.0, 1.0 - sum(base)) if sum(baseline.values()) else 0.0)
+        live.append(max(0.0, 1.0 - sum(live)) if sum(window.values()) else 0.0)
+    return Histogram(labels=shown, baseline=base, window=live)
+
+
+def _out_of_range_numbers(present: npt.NDArray[np.float64], spec: ColumnSpec | None) -> int:
+    if spec is None:
+        return 0
+    outside = np.zeros(present.shape, dtype=bool)
+    if isinstance(spec.min, int | float) and not isinstance(spec.min, bool):
+        outside |= present < spec.min
+    if isinstance(spec.max, int | float) and not isinstance(spec.max, bool):
+        outside |= present > spec.max
+    return int(outside.sum())
+
+
+def _out_of_range_categories(categories: Mapping[str, int], spec: ColumnSpec | None) -> int:
+    allowed = spec.allowed_text if spec is not None else None
+    if allowed is None:
+        return 0
+    permitted = set(allowed)
+    return sum(n for value, n in categories.items() if value not in permitted)
 
 
 def _missing(value: Any) -> bool:

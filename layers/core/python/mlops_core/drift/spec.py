@@ -4,14 +4,14 @@ Every key has a default, so a contract without the section is checked with the d
 
     drift:
       window_days: 7            # the check reads capture/<model>/dt=<day>/ of the last 7 days
-      min_window: 30            # fewer non-null values: the feature is skipped, not "stable"
+      min_samples: 30           # fewer non-null values: the feature is skipped, not "stable"
       max_instances: 100000     # a larger window is sampled down (uniform reservoir)
       method: auto              # default test of every feature (docs/drift.md)
       features:                 # per feature: a test, a threshold, or ignore
         monthly_charges: {method: psi, threshold: 0.25}
         support_tickets: {ignore: true}
-      drifted_share: 0.3        # the run drifts when at least this share of tested features do
-      confirm: {runs: 3, drifted: 2}   # alert after 2 drifted runs among the last 3
+      drift_share: 0.5          # the run drifts when at least this share of tested features do
+      confirm: {runs: 3, drifted: 2}   # alert after 2 drifted runs among the last 3 (default)
       retrain: false            # on a confirmed drift, also request retraining
 
 ``drift_spec(contract)`` raises a :class:`~mlops_core.contracts.ContractError` whose fields
@@ -52,8 +52,8 @@ class FeatureDriftSpec(_Strict):
 class ConfirmSpec(_Strict):
     """K-of-N: a drift is confirmed when ``drifted`` of the last ``runs`` runs drifted."""
 
-    runs: Annotated[int, Field(ge=1, le=30)] = 1
-    drifted: Annotated[int, Field(ge=1)] = 1
+    runs: Annotated[int, Field(ge=1, le=30)] = 3
+    drifted: Annotated[int, Field(ge=1)] = 2
 
     @model_validator(mode="after")
     def _k_within_n(self) -> ConfirmSpec:
@@ -66,11 +66,11 @@ class DriftSpec(_Strict):
     """The ``drift:`` section of a contract (docs/drift.md)."""
 
     window_days: Annotated[int, Field(ge=1, le=366)] = 7
-    min_window: Annotated[int, Field(ge=1)] = 30
+    min_samples: Annotated[int, Field(ge=1)] = 30
     max_instances: Annotated[int, Field(ge=100, le=5_000_000)] = 100_000
     method: str = AUTO
     features: dict[str, FeatureDriftSpec] = Field(default_factory=dict)
-    drifted_share: Annotated[float, Field(gt=0.0, le=1.0)] = 0.3
+    drift_share: Annotated[float, Field(gt=0.0, le=1.0)] = 0.5
     confirm: ConfirmSpec = Field(default_factory=ConfirmSpec)
     retrain: bool = False
 

@@ -35,12 +35,16 @@ _GZIP_MAGIC = b"\x1f\x8b"
 
 @dataclass
 class CaptureWindow:
-    """The instances of a window (``features`` of each kept record) and what was read."""
+    """The instances of a window (``features`` of each kept record), their predictions, and what was read.
+
+    ``predictions[i]`` is the model's output for ``instances[i]`` (``None`` when the record had none).
+    """
 
     model: str
     start: date
     end: date
     instances: list[dict[str, Any]] = field(default_factory=list)
+    predictions: list[Any] = field(default_factory=list)
     files: int = 0
     records: int = 0
     malformed: int = 0
@@ -90,19 +94,21 @@ def read_capture_window(
                 if version is not None and record.get("version") != version:
                     continue
                 window.versions[record.get("version")] += 1
-                _keep(window, record["features"], max_instances, rng)
+                _keep(window, record, max_instances, rng)
     return window
 
 
-def _keep(window: CaptureWindow, features: dict[str, Any], limit: int, rng: random.Random) -> None:
+def _keep(window: CaptureWindow, record: dict[str, Any], limit: int, rng: random.Random) -> None:
     """Reservoir sampling (algorithm R): every record is kept with probability limit / records."""
     window.records += 1
     if len(window.instances) < limit:
-        window.instances.append(features)
+        window.instances.append(record["features"])
+        window.predictions.append(record.get("prediction"))
         return
     slot = rng.randrange(window.records)
     if slot < limit:
-        window.instances[slot] = features
+        window.instances[slot] = record["features"]
+        window.predictions[slot] = record.get("prediction")
 
 
 def _record(line: bytes, model: str) -> dict[str, Any] | None:
