@@ -6,6 +6,7 @@ can show that it does fail on a template that breaks the rule.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -49,8 +50,14 @@ VALIDATE_DATASET_S3_SCOPE: dict[str, frozenset[str]] = {
     ),
     "s3:ListBucket": frozenset({""}),  # the bucket ARN itself
 }
+CHECK_DRIFT_S3_SCOPE: dict[str, frozenset[str]] = {
+    "s3:GetObject": frozenset({"contracts/*", "models/*", "capture/*", "reports/drift/*"}),
+    "s3:ListBucket": frozenset({""}),
+    "s3:PutObject": frozenset({"reports/drift/*"}),
+}
 DATA_BUCKET = "DataBucket"
 VALIDATE_DATASET = "ValidateDatasetFunction"
+CHECK_DRIFT = "CheckDriftFunction"
 SUB_IN_DATA_BUCKET = re.compile(r"^\$\{DataBucket\.Arn\}/(?P<suffix>.+)$")
 
 
@@ -223,6 +230,44 @@ def _lets_rule_send(policy: dict[str, Any], queue_ids: set[str], rule_id: str) -
     return False
 
 
+def schedule_violations(template: Template) -> list[str]:
+    """Scheduler schedules retry, and send what they could not deliver to a queue their role may write."""
+    found = []
+    for schedule_id, schedule in resources_of(template, "AWS::Scheduler::Schedule").items():
+        target = schedule["Properties"]["Target"]
+        if "RetryPolicy" not in target:
+            found.append(f"{schedule_id}: no RetryPolicy")
+        dlq_ids = set(referenced_ids(target.get("DeadLetterConfig", {}).get("Arn")))
+        if not dlq_ids:
+            found.append(f"{schedule_id}: no DeadLetterConfig")
+            continue
+        role_ids = set(referenced_ids(target.get("RoleArn")))
+        may_send = any(
+            "sqs:SendMessage" in as_list(statement.get("Action"))
+            and dlq_ids <= set(referenced_ids(statement.get("Resource")))
+            for role_id in role_ids
+            for statement in role_statements(template["Resources"][role_id])
+        )
+        if not may_send:
+            found.append(f"{schedule_id}: its role may not send to {sorted(dlq_ids)}")
+    return found
+
+
+def topic_and_alarm_violations(template: Template) -> list[str]:
+    """Topics are encrypted with a key; every alarm tells a topic of the stack."""
+    topics = resources_of(template, "AWS::SNS::Topic")
+    found = [
+        f"{topic_id}: not encrypted"
+        for topic_id, topic in topics.items()
+        if "KmsMasterKeyId" not in topic["Properties"]
+    ]
+    for alarm_id, alarm in resources_of(template, "AWS::CloudWatch::Alarm").items():
+        actions = set(referenced_ids(alarm["Properties"].get("AlarmActions", [])))
+        if not actions & set(topics):
+            found.append(f"{alarm_id}: no alarm action on a topic of the stack")
+    return found
+
+
 def function_violations(template: Template) -> list[str]:
     invoke_configs = resources_of(template, "AWS::Lambda::EventInvokeConfig").values()
     log_groups = resources_of(template, "AWS::Logs::LogGroup")
@@ -377,6 +422,46 @@ def test_validate_dataset_reads_and_writes_only_its_prefixes(cloudformation: Tem
     assert s3_scope_violations(cloudformation, f"{VALIDATE_DATASET}Role", VALIDATE_DATASET_S3_SCOPE) == []
 
 
+def test_every_schedule_retries_and_has_a_dead_letter_queue_its_role_can_write(
+    cloudformation: Template,
+) -> None:
+    assert resources_of(cloudformation, "AWS::Scheduler::Schedule")
+    assert schedule_violations(cloudformation) == []
+
+
+def test_a_schedule_without_a_dead_letter_queue_is_reported(
+    mutated_cloudformation: Callable[[Callable[[Template], None]], Template],
+) -> None:
+    def drop_dlq(source: Template) -> None:
+        del source["Resources"][CHECK_DRIFT]["Properties"]["Events"]["Scheduled"]["Properties"][
+            "DeadLetterConfig"
+        ]
+
+    assert schedule_violations(mutated_cloudformation(drop_dlq)) == [
+        "CheckDriftFunctionScheduled: no DeadLetterConfig"
+    ]
+
+
+def test_every_topic_is_encrypted_and_every_alarm_notifies_a_topic(cloudformation: Template) -> None:
+    assert resources_of(cloudformation, "AWS::CloudWatch::Alarm")
+    assert topic_and_alarm_violations(cloudformation) == []
+
+
+def test_check_drift_reads_and_writes_only_its_prefixes(cloudformation: Template) -> None:
+    assert s3_scope_violations(cloudformation, f"{CHECK_DRIFT}Role", CHECK_DRIFT_S3_SCOPE) == []
+
+
+def test_check_drift_runs_on_the_stacks_schedule_naming_its_run(cloudformation: Template) -> None:
+    schedules = [
+        schedule["Properties"]
+        for schedule in resources_of(cloudformation, "AWS::Scheduler::Schedule").values()
+        if is_ref(schedule["Properties"]["Target"]["Arn"], CHECK_DRIFT)
+    ]
+    assert len(schedules) == 1
+    assert schedules[0]["ScheduleExpression"] == {"Ref": "DriftCheckSchedule"}
+    assert json.loads(schedules[0]["Target"]["Input"]) == {"scheduled_time": "<aws.scheduler.scheduled-time>"}
+
+
 def test_validate_dataset_rule_matches_non_empty_uploads_under_incoming(cloudformation: Template) -> None:
     # Given the rule SAM made from the function's ObjectCreated event
     rules = [
@@ -414,7 +499,13 @@ def test_every_resource_kind_users_need_has_an_output(source_template: Template)
 
 def test_layers_are_built_by_their_makefile_for_arm64(source_template: Template) -> None:
     layers = resources_of(source_template, "AWS::Serverless::LayerVersion")
-    assert set(layers) == {"CoreLayer", "RuntimeDepsLayer", "ArrowDepsLayer", "SklearnDepsLayer"}
+    assert set(layers) == {
+        "CoreLayer",
+        "RuntimeDepsLayer",
+        "ArrowDepsLayer",
+        "SklearnDepsLayer",
+        "NumpyDepsLayer",
+    }
     for logical_id, layer in layers.items():
         assert layer["Metadata"] == {"BuildMethod": "makefile", "BuildArchitecture": "arm64"}, logical_id
         assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"], logical_id
@@ -423,7 +514,7 @@ def test_layers_are_built_by_their_makefile_for_arm64(source_template: Template)
         assert re.search(rf"^build-{logical_id}:", makefile, re.MULTILINE), logical_id
 
 
-@pytest.mark.parametrize("layer_dir", ["layers/runtime-deps", "layers/arrow-deps"])
+@pytest.mark.parametrize("layer_dir", ["layers/runtime-deps", "layers/arrow-deps", "layers/numpy-deps"])
 def test_dependency_layers_pin_every_requirement_exactly(layer_dir: str) -> None:
     lines = (REPO_ROOT / layer_dir / "requirements.txt").read_text(encoding="utf-8").splitlines()
     requirements = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]

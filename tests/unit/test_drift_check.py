@@ -288,3 +288,15 @@ def test_data_quality_against_the_contract_is_counted(
         "type_errors": 0,
         "out_of_range": 0,
     }
+
+
+def test_a_retried_run_records_its_verdict_once_and_alerts_again(
+    store: InMemoryObjectStore, registry: InMemoryModelRegistry
+) -> None:
+    capture(store, "2026-11-20", shifted(400, seed=97))
+    run(store, registry, "r1")
+    second = run(store, registry, "r2")
+    retried = run(store, registry, "r2")  # the same scheduled run, invoked again after a failure
+    assert second.recent == retried.recent == [True, True]
+    assert second.alert and retried.alert
+    assert run(store, registry, "r3").recent == [True, True, True]

@@ -202,9 +202,10 @@ class ScheduleRunner:
                     continue  # deleted by an earlier firing of this tick
                 if schedule.get("State", "ENABLED") != "ENABLED":
                     continue
-                for _moment in firings(schedule["ScheduleExpression"], after, until, anchor=self.started):
+                for moment in firings(schedule["ScheduleExpression"], after, until, anchor=self.started):
                     target = schedule["Target"]
-                    payload = json.loads(target["Input"]) if target.get("Input") else {}
+                    text = _context_attributes(target.get("Input") or "", schedule, moment)
+                    payload = json.loads(text) if text else {}
                     self.deliver_schedule(target, payload)
                     fired += 1
                 one_time = _AT.match(schedule["ScheduleExpression"])
@@ -217,6 +218,19 @@ class ScheduleRunner:
                         # The target may have deleted it already (a rollout cancelling its steps).
                         scheduler.delete_schedule(Name=summary["Name"], GroupName=group["Name"])
         return fired
+
+
+def _context_attributes(text: str, schedule: dict[str, Any], moment: datetime) -> str:
+    """Scheduler's context attributes in a target's Input, filled as Scheduler fills them."""
+    values = {
+        "<aws.scheduler.scheduled-time>": moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "<aws.scheduler.schedule-arn>": schedule.get("Arn", ""),
+        "<aws.scheduler.execution-id>": str(uuid.uuid4()),
+        "<aws.scheduler.attempt-number>": "1",
+    }
+    for name, value in values.items():
+        text = text.replace(name, value)
+    return text
 
 
 def _scheduled_event(rule: dict[str, Any], moment: datetime, region: str) -> dict[str, Any]:

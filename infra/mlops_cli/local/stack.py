@@ -4,7 +4,8 @@ The template is transformed offline (:mod:`sam_template`) and created with moto'
 CloudFormation, so buckets, tables, queues, buses and rules exist exactly as the template
 says. What moto's CloudFormation leaves out or gets wrong is resolved here from the
 transformed template itself: Refs to event buses and layer versions (moto returns its
-internal objects), and EventInvokeConfig (not supported by moto's CloudFormation).
+internal objects), EventInvokeConfig, and EventBridge Scheduler schedules (neither
+supported by moto's CloudFormation).
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ ACCOUNT_ID = "123456789012"
 #: Function URLs in the local cloud: `mlops local up` serves them under this path.
 LOCAL_FUNCTION_URL_PREFIX = "http://localhost/function-url/"
 #: Resource types moto's CloudFormation cannot create: the local cloud creates them itself.
-CREATED_HERE = frozenset({"AWS::KinesisFirehose::DeliveryStream", "AWS::Lambda::Alias"})
+CREATED_HERE = frozenset(
+    {"AWS::KinesisFirehose::DeliveryStream", "AWS::Lambda::Alias", "AWS::Scheduler::Schedule"}
+)
 #: Resource types moto's CloudFormation skips; an output naming one would fail the stack.
 NOT_IN_MOTO = frozenset({"AWS::Lambda::Url", "AWS::Lambda::Alias"})
 DEFAULT_ASYNC_RETRIES = 2
@@ -209,7 +212,12 @@ def _stream_name(stack_name: str, logical_id: str) -> str:
 
 def _create_what_moto_cannot(session: Any, resolver: _Resolver) -> None:
     firehose, lambdas = session.client("firehose"), session.client("lambda")
+    scheduler = session.client("scheduler")
     for logical_id, resource in resolver.template["Resources"].items():
+        if resource["Type"] == "AWS::Scheduler::Schedule":
+            properties = resolver.resolve(resource["Properties"])
+            scheduler.create_schedule(**{"Name": logical_id, **properties})
+            continue
         if resource["Type"] == "AWS::Lambda::Alias":
             properties = resolver.resolve(resource["Properties"])
             lambdas.create_alias(
@@ -378,6 +386,8 @@ class _Resolver:
                 ids[logical_id] = self._layer_arn(str(self.resolve(resource["Properties"]["LayerName"])))
             elif kind == "AWS::KinesisFirehose::DeliveryStream":
                 ids[logical_id] = _stream_name(stack_name, logical_id)
+            elif kind == "AWS::Scheduler::Schedule":
+                ids[logical_id] = str(self.resolve(resource["Properties"].get("Name", logical_id)))
         # Versions and aliases name their function, so they come once the functions are known.
         for logical_id, resource in self.template["Resources"].items():
             if logical_id in ids or resource["Type"] not in ("AWS::Lambda::Version", "AWS::Lambda::Alias"):

@@ -58,6 +58,8 @@ class DriftReport(_Frozen):
     model: str
     version: int | None
     dataset: str | None = None
+    #: The validated data the version was trained on (its lineage), when known.
+    trained_on: str | None = None
     run_id: str
     checked_at: datetime
     status: Status
@@ -129,6 +131,7 @@ def check_model_drift(
     report = report.model_copy(
         update={
             "dataset": baseline.dataset,
+            "trained_on": version.lineage.dataset_uri,
             "window": WindowSummary(
                 start=start,
                 end=end,
@@ -190,22 +193,35 @@ def _record(
     run_id: str,
     now: datetime,
 ) -> _Recorded:
-    """Append this run's verdict to the version's history; retried when another run wrote first."""
+    """Append this run's verdict to the version's history; retried when another run wrote first.
+
+    A run already recorded (a retried invocation of the same scheduled run) is not appended
+    again: its recorded outcome is returned, so it alerts again rather than never.
+    """
     for _ in range(STATE_ATTEMPTS):
         previous = states.get(model)
+        if previous is not None and previous.run_id == run_id and previous.version == version:
+            return _Recorded(recent=previous.recent, confirmed=previous.confirmed, alerted=previous.alerted)
         same = previous is not None and previous.version == version
         history = previous.recent if previous is not None and same else []
         recent = [*history, drifted][-spec.confirm.runs :]
         confirmed = sum(recent) >= spec.confirm.drifted
         was_confirmed = bool(previous is not None and same and previous.confirmed)
+        alerted = confirmed and not was_confirmed
         state = DriftState(
-            model=model, version=version, recent=recent, confirmed=confirmed, run_id=run_id, updated_at=now
+            model=model,
+            version=version,
+            recent=recent,
+            confirmed=confirmed,
+            alerted=alerted,
+            run_id=run_id,
+            updated_at=now,
         )
         try:
             states.put(state, expected_run_id=previous.run_id if previous is not None else None)
         except StateConflict:
             continue
-        return _Recorded(recent=recent, confirmed=confirmed, alerted=confirmed and not was_confirmed)
+        return _Recorded(recent=recent, confirmed=confirmed, alerted=alerted)
     raise StateConflict(f"{model}: the drift state kept changing over {STATE_ATTEMPTS} attempts")
 
 

@@ -178,6 +178,38 @@ class DeploymentRolledBack(EventDetail):
     rolled_back_at: datetime
 
 
+class DriftChecked(EventDetail):
+    """A production model's captured traffic was compared with its training baseline."""
+
+    schema_version: Literal["1"] = "1"
+    model: str
+    version: int = Field(ge=1)
+    run_id: str
+    status: Literal["ok", "drift", "insufficient_data"]
+    drift_share: float | None = Field(default=None, description="drifted / tested features")
+    drifted_features: list[str]
+    confirmed: bool = Field(description="K of the last N checks of this version drifted")
+    report_uri: str
+    checked_at: datetime
+
+
+class DriftDetected(EventDetail):
+    """A drift was confirmed (K of the last N checks drifted); sent once per confirmation."""
+
+    schema_version: Literal["1"] = "1"
+    model: str
+    version: int = Field(ge=1)
+    dataset: str
+    run_id: str
+    drift_share: float
+    drifted_features: list[str]
+    recent: list[bool] = Field(description="the verdicts of the last checks, oldest first")
+    report_uri: str
+    html_report_uri: str | None = None
+    retrain_requested: bool
+    detected_at: datetime
+
+
 EVENT_DETAILS: tuple[type[EventDetail], ...] = (
     DatasetValidated,
     DatasetRejected,
@@ -189,6 +221,8 @@ EVENT_DETAILS: tuple[type[EventDetail], ...] = (
     DeploymentRequested,
     ModelDeployed,
     DeploymentRolledBack,
+    DriftChecked,
+    DriftDetected,
 )
 
 

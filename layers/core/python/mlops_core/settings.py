@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -95,3 +95,12 @@ class DeployModelSettings(FunctionSettings):
     latency_alarm_ms: float = Field(alias="LATENCY_ALARM_MS", default=1000.0, gt=0)
     scheduler_role_arn: str = Field(alias="SCHEDULER_ROLE_ARN", min_length=1)
     step_dead_letter_arn: str | None = Field(alias="STEP_DEAD_LETTER_ARN", default=None)
+
+
+class CheckDriftSettings(FunctionSettings):
+    data_bucket: str = Field(alias="DATA_BUCKET", min_length=3)
+    event_bus_name: str = Field(alias="EVENT_BUS_NAME", min_length=1)
+    registry_table: str = Field(alias="REGISTRY_TABLE", min_length=1)
+    alert_topic_arn: str = Field(alias="ALERT_TOPIC_ARN", min_length=1)
+    #: ``contract``: retrain when the contract's drift.retrain says so; ``never``: no automatic retraining.
+    retrain_on_drift: Literal["contract", "never"] = Field(alias="RETRAIN_ON_DRIFT", default="contract")

@@ -30,6 +30,8 @@ class DriftState(BaseModel):
     version: int
     recent: list[bool] = Field(default_factory=list)
     confirmed: bool = False
+    #: The run ``run_id`` made the drift confirmed (it alerted).
+    alerted: bool = False
     run_id: str
     updated_at: datetime
 
