@@ -35,6 +35,11 @@ def contract_text(drift: dict[str, Any]) -> str:
 
 @pytest.fixture
 def store() -> InMemoryObjectStore:
+    return drift_bucket()
+
+
+def drift_bucket() -> InMemoryObjectStore:
+    """The churn contract (3-day window, 2 of 3 confirm, retrain) and v1's baseline."""
     store = InMemoryObjectStore("data")
     text = contract_text({"window_days": 3, "confirm": {"runs": 3, "drifted": 2}, "retrain": True})
     store.put("contracts/churn.yaml", text.encode())
