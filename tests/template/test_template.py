@@ -606,3 +606,25 @@ def test_output_check_reports_a_resource_without_output(source_template: Templat
     assert output_violations({**source_template, "Outputs": outputs}) == [
         "ValidateDatasetFailureQueue: no Output"
     ]
+
+
+def test_the_dashboard_is_json_and_shows_only_metrics_the_functions_emit(source_template: Template) -> None:
+    body = source_template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    names = set(re.findall(r"\$\{([A-Za-z0-9:.]+)\}", body))
+    for name in names:
+        logical_id = name.split(".")[0]
+        assert name.startswith("AWS::") or logical_id in source_template["Resources"], name
+    dashboard = json.loads(re.sub(r"\$\{[^}]+\}", "x", body))
+    ours: set[str] = set()
+    for widget in dashboard["widgets"]:
+        namespace = None
+        for row in widget["properties"].get("metrics", []):
+            if isinstance(row[0], dict):
+                ours |= set(re.findall(r'MetricName="(\w+)"', row[0]["expression"]))
+                continue
+            namespace = namespace if row[0] == "." else row[0]
+            if namespace == "MLOpsBundle" and row[1] != ".":
+                ours.add(row[1])
+    assert {"DriftShare", "FeatureDriftStatistic", "DatasetsValidated", "ModelsDrifting"} <= ours
+    emitted = "".join(path.read_text() for path in (REPO_ROOT / "functions").glob("*/app.py"))
+    assert [name for name in sorted(ours) if f'"{name}"' not in emitted] == []
