@@ -797,8 +797,8 @@ def _report_registered(console: Console, errors: Console, version: ModelVersion)
 # --- argparse wiring ------------------------------------------------------------------------
 
 
-def add_models_parser(commands: Any) -> None:
-    """Add ``models`` and its subcommands to the ``mlops`` parser's subparsers."""
+def stack_options() -> argparse.ArgumentParser:
+    """``--stack``, ``--endpoint-url`` and ``--region``: a parent parser for commands that reach a stack."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--stack",
@@ -810,6 +810,12 @@ def add_models_parser(commands: Any) -> None:
         "--region",
         help=f"AWS region (default: AWS_REGION / AWS_DEFAULT_REGION / profile, else {DEFAULT_REGION})",
     )
+    return common
+
+
+def add_models_parser(commands: Any) -> None:
+    """Add ``models`` and its subcommands to the ``mlops`` parser's subparsers."""
+    common = stack_options()
     acting = argparse.ArgumentParser(add_help=False)
     acting.add_argument("--actor", help="who acts, for the history (default: the AWS caller identity)")
 

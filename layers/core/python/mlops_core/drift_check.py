@@ -16,13 +16,14 @@ Needs numpy and pydantic; neither pandas nor pyarrow.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from mlops_core.contracts import DataContract, contract_key, load_contract
-from mlops_core.drift.compare import FeatureDrift, compare_window
+from mlops_core.drift.compare import FeatureDrift, WindowComparison, compare_window
 from mlops_core.drift.spec import DriftSpec, drift_spec
 from mlops_core.drift.state import DriftState, DriftStateStore, StateConflict
 from mlops_core.drift.window import read_capture_window
@@ -117,16 +118,8 @@ def check_model_drift(
     window = read_capture_window(
         store, model, start, end, version=version.version, max_instances=spec.max_instances
     )
-    tested = [f for f in baseline.features if f.name not in spec.ignored]
-    names = {f.name for f in tested}
-    comparison = compare_window(
-        baseline.model_copy(update={"features": tested}),
-        window.instances,
-        methods=spec.methods(names),
-        thresholds={k: v for k, v in spec.thresholds().items() if k in names},
-        min_samples=spec.min_samples,
-        predictions=window.predictions,
-        contract=contract,
+    comparison = compare_by_spec(
+        baseline, window.instances, spec, predictions=window.predictions, contract=contract
     )
     report = report.model_copy(
         update={
@@ -174,6 +167,31 @@ def check_model_drift(
                 "retrain": state.alerted and spec.retrain,
             }
         ),
+    )
+
+
+def compare_by_spec(
+    baseline: DriftBaseline,
+    instances: Iterable[Mapping[str, Any]],
+    spec: DriftSpec,
+    *,
+    predictions: Iterable[Any] | None = None,
+    contract: DataContract | None = None,
+) -> WindowComparison:
+    """``compare_window`` with a ``drift:`` section's ignored features, methods, thresholds, min_samples.
+
+    The scheduled check and ``mlops drift check`` both compare this way.
+    """
+    tested = [f for f in baseline.features if f.name not in spec.ignored]
+    names = {f.name for f in tested}
+    return compare_window(
+        baseline.model_copy(update={"features": tested}),
+        instances,
+        methods=spec.methods(names),
+        thresholds={k: v for k, v in spec.thresholds().items() if k in names},
+        min_samples=spec.min_samples,
+        predictions=predictions,
+        contract=contract,
     )
 
 

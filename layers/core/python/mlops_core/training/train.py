@@ -10,6 +10,7 @@ metric is refitted on the whole training split. Everything is deterministic give
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -166,16 +167,32 @@ def read_training_frame(path: str | Path, contract: DataContract, spec: Training
     values are read by the contract's types without further checks.
     """
     columns = [f.name for f in feature_fields(contract, spec.target_column)] + [spec.target_column]
+    return read_columns(path, contract, columns)
+
+
+def read_columns(
+    path: str | Path, contract: DataContract, columns: Sequence[str], *, optional: Sequence[str] = ()
+) -> pd.DataFrame:
+    """``columns`` (and those of ``optional`` the file has) of a file in the contract's format.
+
+    Every column read must be declared by the contract, whose types and CSV options say how
+    its values are read. A missing column of ``columns`` is a ``ValueError`` naming it.
+    """
     if contract.format is DataFormat.PARQUET:
         from fastparquet import ParquetFile  # noqa: PLC0415 - only Parquet datasets need it
 
-        frame: pd.DataFrame = ParquetFile(str(path)).to_pandas(columns=columns)
+        parquet = ParquetFile(str(path))
+        present = set(parquet.columns)
+        _require(path, columns, present)
+        frame: pd.DataFrame = parquet.to_pandas(
+            columns=[*columns, *(name for name in optional if name in present)]
+        )
         return frame
     options = contract.csv
-    kinds = {name: contract.column(name).type for name in columns}
-    return pd.read_csv(
+    kinds = {name: contract.column(name).type for name in [*columns, *optional]}
+    frame = pd.read_csv(
         path,
-        usecols=columns,
+        usecols=kinds.__contains__,  # every column named, absent ones too (checked below)
         dtype={name: _CSV_DTYPES[kind] for name, kind in kinds.items() if kind in _CSV_DTYPES},
         sep=options.delimiter,
         quotechar=options.quote_char,
@@ -185,6 +202,14 @@ def read_training_frame(path: str | Path, contract: DataContract, spec: Training
         false_values=options.false_values,
         engine="c",
     )
+    _require(path, columns, set(frame.columns))
+    return frame
+
+
+def _require(path: str | Path, columns: Sequence[str], present: set[str]) -> None:
+    missing = [name for name in columns if name not in present]
+    if missing:
+        raise ValueError(f"{path} has no column {', '.join(missing)}")
 
 
 # Booleans are left to true_values/false_values; integers read as floats so nulls fit.
