@@ -19,6 +19,7 @@ from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
 
+from mlops_core.drift.html import render_html
 from mlops_core.drift.state import DynamoDBDriftStateStore
 from mlops_core.drift_run import DriftRunOutcome, SnsAlerts, run_drift_checks
 from mlops_core.events import EventBridgePublisher
@@ -70,6 +71,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         now=now,
         run_id=run_id,
         retrain_allowed=settings.retrain_on_drift == "contract",
+        render_html=render_html,
     )
     _emit(outcome)
     if outcome.failed:

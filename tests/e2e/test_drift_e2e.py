@@ -96,7 +96,9 @@ def test_drifted_traffic_is_confirmed_alerted_once_and_retrained(cloud: LocalClo
     first = _latest(cloud)
     assert (first["status"], first["version"], first["recent"]) == ("ok", 1, [False])
     assert first["run_id"].endswith("-scheduled")
-    # HTML_CHECK
+    page = cloud.s3.get_object(Bucket=cloud.bucket, Key="reports/drift/churn/latest.html")["Body"].read()
+    assert page.count(b"<svg") >= len(FEATURES) and b"churn" in page
+    assert set(first["importance"]) == set(FEATURES)  # from v1's manifest, shown beside the drift
 
     # Then the population shifts: one drifted check is not yet an alert (2 of 3 confirm)
     _traffic(cloud, _shifted(600, seed=31))

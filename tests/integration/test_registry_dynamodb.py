@@ -260,3 +260,24 @@ def test_the_drift_state_lives_beside_the_models_items_and_writes_conditionally(
     assert states.get(MODEL) == second
     assert _items(dynamodb)["DRIFT"]["pk"]["S"] == f"MODEL#{MODEL}"
     assert registry.list_models() == [MODEL]  # the state item is not a model
+
+
+def test_the_quality_state_is_a_second_item_beside_the_drift_state(dynamodb: Any) -> None:
+    from datetime import UTC, datetime
+
+    from mlops_core.drift.state import QUALITY_STATE_KEY, DriftState, DynamoDBDriftStateStore
+
+    registry = fast_registry(dynamodb)
+    approved(registry, "a")
+    drift = DynamoDBDriftStateStore(dynamodb, TABLE)
+    quality = DynamoDBDriftStateStore(dynamodb, TABLE, key=QUALITY_STATE_KEY)
+    at = datetime(2026, 11, 20, 6, tzinfo=UTC)
+    drifted = DriftState(model=MODEL, version=1, recent=[True], run_id="d1", updated_at=at)
+    degraded = DriftState(model=MODEL, version=1, recent=[False, True], run_id="q1", updated_at=at)
+    drift.put(drifted, expected_run_id=None)
+    quality.put(degraded, expected_run_id=None)  # not a conflict: another item
+    assert (drift.get(MODEL), quality.get(MODEL)) == (drifted, degraded)
+    items = _items(dynamodb)
+    assert items["QUALITY"]["item_type"]["S"] == "quality_state"
+    assert items["DRIFT"]["item_type"]["S"] == "drift_state"
+    assert registry.list_models() == [MODEL]

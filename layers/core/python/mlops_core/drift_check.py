@@ -20,20 +20,19 @@ from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mlops_core.contracts import DataContract, contract_key, load_contract
 from mlops_core.drift.compare import FeatureDrift, WindowComparison, compare_window
 from mlops_core.drift.spec import DriftSpec, drift_spec
-from mlops_core.drift.state import DriftState, DriftStateStore, StateConflict
+from mlops_core.drift.state import DriftStateStore, record_verdict
 from mlops_core.drift.window import read_capture_window
 from mlops_core.object_store import ObjectMissing, ObjectStore
 from mlops_core.registry.store import DEFAULT_ALIAS, ModelRegistry
 from mlops_core.training.baseline import DriftBaseline
+from mlops_core.training.manifest import ModelManifest
 
 REPORT_PREFIX = "reports/drift"
-#: Attempts to record a verdict when other checks of the same model write at the same time.
-STATE_ATTEMPTS = 5
 
 Status = Literal["ok", "drift", "insufficient_data", "skipped"]
 
@@ -73,6 +72,8 @@ class DriftReport(_Frozen):
     features: dict[str, FeatureDrift] = Field(default_factory=dict)
     prediction: FeatureDrift | None = None
     unknown_features: list[str] = Field(default_factory=list)
+    #: The model's permutation importance per feature (its manifest), shown beside the drift.
+    importance: dict[str, float] = Field(default_factory=dict)
     #: Verdicts of this version's last runs, oldest first (True: the run drifted).
     recent: list[bool] = Field(default_factory=list)
     confirm_runs: int = 1
@@ -111,6 +112,7 @@ def check_model_drift(
     if not version.baseline_uri:
         return _store(store, report.model_copy(update={"reason": "the version has no baseline"}))
     baseline = DriftBaseline.model_validate_json(store.read_text(_key(store, version.baseline_uri)))
+    report = report.model_copy(update={"importance": _importance(store, version.manifest_uri)})
     contract = _contract(store, baseline.dataset)
     spec = drift_spec(contract, source=store.uri(contract_key(baseline.dataset))) if contract else DriftSpec()
     end = now.date()
@@ -152,7 +154,16 @@ def check_model_drift(
         kept = previous.recent if previous is not None and previous.version == version.version else []
         # A run without a verdict leaves the history as it was.
         return _store(store, report.model_copy(update={"status": verdict, "reason": reason, "recent": kept}))
-    state = _record(states, model, version.version, verdict == "drift", spec=spec, run_id=run_id, now=now)
+    state = record_verdict(
+        states,
+        model,
+        version.version,
+        verdict == "drift",
+        runs=spec.confirm.runs,
+        required=spec.confirm.drifted,
+        run_id=run_id,
+        now=now,
+    )
     return _store(
         store,
         report.model_copy(
@@ -195,52 +206,13 @@ def compare_by_spec(
     )
 
 
-class _Recorded(BaseModel):
-    recent: list[bool]
-    confirmed: bool
-    alerted: bool
-
-
-def _record(
-    states: DriftStateStore,
-    model: str,
-    version: int,
-    drifted: bool,
-    *,
-    spec: DriftSpec,
-    run_id: str,
-    now: datetime,
-) -> _Recorded:
-    """Append this run's verdict to the version's history; retried when another run wrote first.
-
-    A run already recorded (a retried invocation of the same scheduled run) is not appended
-    again: its recorded outcome is returned, so it alerts again rather than never.
-    """
-    for _ in range(STATE_ATTEMPTS):
-        previous = states.get(model)
-        if previous is not None and previous.run_id == run_id and previous.version == version:
-            return _Recorded(recent=previous.recent, confirmed=previous.confirmed, alerted=previous.alerted)
-        same = previous is not None and previous.version == version
-        history = previous.recent if previous is not None and same else []
-        recent = [*history, drifted][-spec.confirm.runs :]
-        confirmed = sum(recent) >= spec.confirm.drifted
-        was_confirmed = bool(previous is not None and same and previous.confirmed)
-        alerted = confirmed and not was_confirmed
-        state = DriftState(
-            model=model,
-            version=version,
-            recent=recent,
-            confirmed=confirmed,
-            alerted=alerted,
-            run_id=run_id,
-            updated_at=now,
-        )
-        try:
-            states.put(state, expected_run_id=previous.run_id if previous is not None else None)
-        except StateConflict:
-            continue
-        return _Recorded(recent=recent, confirmed=confirmed, alerted=alerted)
-    raise StateConflict(f"{model}: the drift state kept changing over {STATE_ATTEMPTS} attempts")
+def _importance(store: ObjectStore, manifest_uri: str) -> dict[str, float]:
+    """Permutation importance from the version's manifest; empty when it has none or cannot be read."""
+    try:
+        manifest = ModelManifest.model_validate_json(store.read_text(_key(store, manifest_uri)))
+    except (ObjectMissing, ValidationError, ValueError):
+        return {}
+    return {f.feature: f.importance_mean for f in manifest.feature_importance}
 
 
 def _contract(store: ObjectStore, dataset: str) -> DataContract | None:

@@ -114,11 +114,14 @@ def comparison_report(
 def render_html(
     report: DriftReport, importance: Mapping[str, float] | None = None, *, source: str | None = None
 ) -> str:
-    """The whole page. ``importance`` (feature -> the model's importance) orders the features.
+    """The whole page. ``importance`` (feature -> the model's importance) orders the features;
+    by default, the report's own.
 
     ``source`` says where the window came from when the report has none (a local check).
     """
     title = f"Drift report: {report.model}" + (f" v{report.version}" if report.version is not None else "")
+    if importance is None:
+        importance = report.importance or None  # the scheduled check reads it from the manifest
     features = _ordered(list(report.features.values()), importance)
     tested = [f for f in features if f.status != "skipped"]
     skipped = [f for f in features if f.status == "skipped"]

@@ -13,6 +13,11 @@ Every key has a default, so a contract without the section is checked with the d
       drift_share: 0.5          # the run drifts when at least this share of tested features do
       confirm: {runs: 3, drifted: 2}   # alert after 2 drifted runs among the last 3 (default)
       retrain: false            # on a confirmed drift, also request retraining
+      quality:                  # model quality against uploaded ground truth (drift/quality.py)
+        max_drop: 0.05          # degraded when the metric is worse than registered by more than this
+        min_labels: 100         # fewer joined labels: insufficient_data
+        metric: null            # default: the version's primary metric
+        window_days: null       # default: window_days above
 
 ``drift_spec(contract)`` raises a :class:`~mlops_core.contracts.ContractError` whose fields
 read ``drift.<key>``. Needs pydantic only.
@@ -23,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mlops_core.contracts import (
     NUMERIC_TYPES,
@@ -35,6 +40,7 @@ from mlops_core.contracts import (
     contract_key,
 )
 from mlops_core.drift.statistics import TESTS, Kind, tests_for
+from mlops_core.training.spec import METRICS
 
 AUTO = "auto"
 
@@ -62,6 +68,27 @@ class ConfirmSpec(_Strict):
         return self
 
 
+class QualitySpec(_Strict):
+    """``drift.quality``: how a version's metrics on labelled traffic are judged (docs/drift.md)."""
+
+    #: Degraded when the metric is worse than registered by more than this (absolute, in its units).
+    max_drop: Annotated[float, Field(ge=0.0)] = 0.05
+    #: Fewer labels joined with predictions: ``insufficient_data``, never degraded.
+    min_labels: Annotated[int, Field(ge=1)] = 100
+    #: The metric that decides; default: the version's primary metric.
+    metric: str | None = None
+    #: Days of capture joined with the labels; default: the section's ``window_days``.
+    window_days: Annotated[int, Field(ge=1, le=366)] | None = None
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, metric: str | None) -> str | None:
+        known = [name for metrics in METRICS.values() for name in metrics]
+        if metric is not None and metric not in known:
+            raise ValueError(f"{metric!r} is not a training metric; use one of {', '.join(known)}")
+        return metric
+
+
 class DriftSpec(_Strict):
     """The ``drift:`` section of a contract (docs/drift.md)."""
 
@@ -73,6 +100,7 @@ class DriftSpec(_Strict):
     drift_share: Annotated[float, Field(gt=0.0, le=1.0)] = 0.5
     confirm: ConfirmSpec = Field(default_factory=ConfirmSpec)
     retrain: bool = False
+    quality: QualitySpec = Field(default_factory=QualitySpec)
 
     def method_of(self, feature: str) -> str:
         override = self.features.get(feature)

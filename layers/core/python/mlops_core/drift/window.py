@@ -85,7 +85,7 @@ def read_capture_window(
     for prefix in capture_prefixes(model, start, end):
         for key in store.list_keys(prefix):
             window.files += 1
-            for line in _lines(store.open(key)):
+            for line in object_lines(store.open(key)):
                 record = _record(line, model)
                 if record is None:
                     if line.strip():
@@ -126,7 +126,7 @@ def _record(line: bytes, model: str) -> dict[str, Any] | None:
     return record
 
 
-def _lines(body: ReadableBytes) -> Iterator[bytes]:
+def object_lines(body: ReadableBytes) -> Iterator[bytes]:
     """The lines of an object, gunzipped when it starts with the GZIP magic bytes."""
     head = body.read(2)
     stream = _Prefixed(head, body)
