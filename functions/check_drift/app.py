@@ -1,4 +1,5 @@
-"""check_drift: every production model's captured traffic against its training baseline.
+"""check_drift: every production model's captured traffic against its training baseline,
+and its predictions against the ground-truth labels users upload.
 
 Invoked by its EventBridge Scheduler schedule (``{"scheduled_time": ...}``: the scheduled
 time names the run, so a retried invocation records each verdict once) or directly by
@@ -20,7 +21,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
 
 from mlops_core.drift.html import render_html
-from mlops_core.drift.state import DynamoDBDriftStateStore
+from mlops_core.drift.state import QUALITY_STATE_KEY, DynamoDBDriftStateStore
 from mlops_core.drift_run import DriftRunOutcome, SnsAlerts, run_drift_checks
 from mlops_core.events import EventBridgePublisher
 from mlops_core.object_store import S3ObjectStore
@@ -32,6 +33,7 @@ settings = CheckDriftSettings.from_environ()
 dynamodb = boto3.client("dynamodb")
 registry = DynamoDBModelRegistry(dynamodb, settings.registry_table)
 states = DynamoDBDriftStateStore(dynamodb, settings.registry_table)
+quality_states = DynamoDBDriftStateStore(dynamodb, settings.registry_table, key=QUALITY_STATE_KEY)
 store = S3ObjectStore(boto3.client("s3"), settings.data_bucket)
 publisher = EventBridgePublisher(boto3.client("events"), settings.event_bus_name)
 alerts = SnsAlerts(boto3.client("sns"), settings.alert_topic_arn)
@@ -72,6 +74,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         run_id=run_id,
         retrain_allowed=settings.retrain_on_drift == "contract",
         render_html=render_html,
+        quality_states=quality_states,
     )
     _emit(outcome)
     if outcome.failed:
@@ -84,6 +87,7 @@ def _emit(outcome: DriftRunOutcome) -> None:
     metrics.add_metric(name="ModelsChecked", unit=MetricUnit.Count, value=len(outcome.models))
     metrics.add_metric(name="ModelsDrifting", unit=MetricUnit.Count, value=len(outcome.drifting))
     metrics.add_metric(name="DriftChecksFailed", unit=MetricUnit.Count, value=len(outcome.failed))
+    metrics.add_metric(name="ModelsDegraded", unit=MetricUnit.Count, value=len(outcome.degraded))
     for check in outcome.models:
         if check.status == "failed":
             logger.error(
@@ -98,6 +102,11 @@ def _emit(outcome: DriftRunOutcome) -> None:
         per_model.add_metric(name="DriftShare", unit=MetricUnit.Count, value=check.drift_share or 0.0)
         per_model.add_metric(name="DatasetDrift", unit=MetricUnit.Count, value=int(check.status == "drift"))
         per_model.add_metric(name="DriftConfirmed", unit=MetricUnit.Count, value=int(check.confirmed))
+        if check.quality is not None and check.quality.drop is not None:
+            per_model.add_metric(name="QualityDrop", unit=MetricUnit.Count, value=check.quality.drop)
+            per_model.add_metric(
+                name="QualityConfirmed", unit=MetricUnit.Count, value=int(check.quality.confirmed)
+            )
         per_model.flush_metrics()
         for name, score in check.features.items():
             per_feature = EphemeralMetrics()

@@ -12,15 +12,21 @@ from typing import Any
 import pytest
 
 from mlops_cli.sample_data import churn_table
-from mlops_core.drift.state import InMemoryDriftStateStore
+from mlops_core.drift.state import QUALITY_STATE_KEY, InMemoryDriftStateStore
 from mlops_core.drift_check import DriftReport
 from mlops_core.drift_run import InMemoryAlerts, html_key, latest_validated, run_drift_checks
-from mlops_core.events import DriftChecked, DriftDetected, InMemoryPublisher, RetrainRequested
+from mlops_core.events import (
+    DriftChecked,
+    DriftDetected,
+    InMemoryPublisher,
+    ModelQualityDegraded,
+    RetrainRequested,
+)
 from mlops_core.registry.entities import Lineage
 from mlops_core.registry.memory import InMemoryModelRegistry
 
 from .fakes import InMemoryObjectStore
-from .test_drift_check import capture, drift_bucket, shifted
+from .test_drift_check import capture, contract_text, drift_bucket, shifted
 
 NOW = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
 TRAINED_ON = "validated/churn/20261101T000000Z-aaaaaaaaaa/churn.csv"
@@ -41,7 +47,7 @@ def registry() -> InMemoryModelRegistry:
         artifact_sha256="a" * 64,
         manifest_uri="s3://data/models/churn/run-1/manifest.json",
         baseline_uri="s3://data/models/churn/run-1/baseline.json",
-        metrics={"roc_auc": 0.8},
+        metrics={"roc_auc": 0.8, "accuracy": 0.9},
         primary_metric="roc_auc",
         lineage=Lineage(dataset_uri=f"s3://data/{TRAINED_ON}", contract_version=1, contract_sha256="b" * 64),
         actor="test",
@@ -210,3 +216,42 @@ def test_the_functions_handler_loads_only_what_its_layers_hold() -> None:
         [sys.executable, "-c", code], env=environment, capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]", result.stderr
+
+
+def test_a_confirmed_quality_drop_on_ground_truth_is_evented_and_alerted_once(run: Run) -> None:
+    drift = {"window_days": 3, "quality": {"metric": "accuracy", "min_labels": 50, "max_drop": 0.1}}
+    run.store.put("contracts/churn.yaml", contract_text(drift).encode())
+    capture(run.store, "2026-11-20", churn_table(200, seed=8).to_pylist())  # every prediction is False
+    labels = "request_id,label\n" + "".join(f"req-{i},true\n" for i in range(200))
+    run.store.put("ground-truth/churn/labels.csv", labels.encode())
+    quality_states = InMemoryDriftStateStore(key=QUALITY_STATE_KEY)
+
+    first = run("r1", quality_states=quality_states).models[0].quality
+    second = run("r2", quality_states=quality_states).models[0].quality
+    third = run("r3", quality_states=quality_states).models[0].quality
+
+    assert first is not None and second is not None and third is not None
+    assert (first.status, first.metric, first.value, first.labels) == ("degraded", "accuracy", 0.0, 200)
+    assert first.drop == pytest.approx(0.9)
+    assert [q.alert for q in (first, second, third)] == [False, True, False]
+    [degraded] = run.events(ModelQualityDegraded)
+    assert (degraded.metric, degraded.value, degraded.registered, degraded.run_id) == (
+        "accuracy",
+        0.0,
+        0.9,
+        "r2",
+    )
+    assert degraded.report_uri == "s3://data/reports/quality/churn/r2.json"
+    [(subject, message)] = run.alerts.sent
+    assert subject == "[mlops] quality dropped: churn v1"
+    assert "accuracy 0 against 0.9" in message
+    assert run.store.json("reports/quality/churn/latest.json")["status"] == "degraded"
+
+
+def test_without_labels_the_quality_check_waits_and_says_why(run: Run) -> None:
+    capture(run.store, "2026-11-20", churn_table(200, seed=9).to_pylist())
+    outcome = run("r1", quality_states=InMemoryDriftStateStore(key=QUALITY_STATE_KEY))
+    measured = outcome.models[0].quality
+    assert measured is not None and measured.status == "skipped" and not measured.alert
+    assert measured.reason == "no ground-truth files under ground-truth/churn/"
+    assert run.events(ModelQualityDegraded) == []

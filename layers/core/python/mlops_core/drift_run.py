@@ -7,7 +7,10 @@ runs :func:`~mlops_core.drift_check.check_model_drift`, then:
 - publishes ``DriftChecked`` (every check with a verdict, or too little data);
 - on the run that confirms a drift (``alert``): publishes ``DriftDetected``, sends one alert
   to people, and, when the contract asks for it and the stack allows it, ``RetrainRequested``
-  on the newest validated file of the model's dataset.
+  on the newest validated file of the model's dataset;
+- when given a quality state store, checks the model on its ground-truth labels
+  (:func:`~mlops_core.drift.quality.check_model_quality`) and, on the run that confirms a
+  drop, publishes ``ModelQualityDegraded`` and alerts.
 
 One model's failure never stops the others: it is reported in the outcome (the function logs
 it with its traceback) and the caller raises after the loop, so the invocation is retried;
@@ -24,9 +27,18 @@ from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mlops_core.drift import quality
+from mlops_core.drift.quality import QualityReport, check_model_quality
 from mlops_core.drift.state import DriftStateStore
 from mlops_core.drift_check import DriftReport, check_model_drift, report_key
-from mlops_core.events import DriftChecked, DriftDetected, EventDetail, EventPublisher, RetrainRequested
+from mlops_core.events import (
+    DriftChecked,
+    DriftDetected,
+    EventDetail,
+    EventPublisher,
+    ModelQualityDegraded,
+    RetrainRequested,
+)
 from mlops_core.object_store import ObjectStore
 from mlops_core.registry.store import ModelRegistry
 
@@ -72,6 +84,23 @@ class FeatureScore(BaseModel):
     drifted: bool
 
 
+class QualityCheck(BaseModel):
+    """The model's quality on its ground-truth labels (``reports/quality/``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    status: Literal["ok", "degraded", "insufficient_data", "skipped"]
+    metric: str | None = None
+    value: float | None = None
+    registered: float | None = None
+    drop: float | None = None
+    labels: int = 0
+    confirmed: bool = False
+    alert: bool = False
+    report_uri: str
+    reason: str | None = None
+
+
 class ModelCheck(BaseModel):
     """What the run did for one model (the function returns these)."""
 
@@ -87,6 +116,7 @@ class ModelCheck(BaseModel):
     alert: bool = False
     retrain_uri: str | None = None
     report_uri: str | None = None
+    quality: QualityCheck | None = None
     reason: str | None = None
     #: The traceback of a failed check, for the function's log.
     error: str | None = None
@@ -108,6 +138,11 @@ class DriftRunOutcome(BaseModel):
         """Models whose drift is confirmed (an alarm counts them)."""
         return [m.model for m in self.models if m.confirmed]
 
+    @property
+    def degraded(self) -> list[str]:
+        """Models whose quality drop is confirmed (an alarm counts them)."""
+        return [m.model for m in self.models if m.quality is not None and m.quality.confirmed]
+
 
 def run_drift_checks(
     models: Iterable[str] | None,
@@ -121,8 +156,12 @@ def run_drift_checks(
     run_id: str,
     retrain_allowed: bool = True,
     render_html: Callable[[DriftReport], str] | None = None,
+    quality_states: DriftStateStore | None = None,
 ) -> DriftRunOutcome:
-    """Check ``models`` (``None``: every model in the registry) and act on each verdict."""
+    """Check ``models`` (``None``: every model in the registry) and act on each verdict.
+
+    ``quality_states`` (a store made with ``key=QUALITY_STATE_KEY``) turns on the quality check.
+    """
     names = sorted(set(models)) if models is not None else registry.list_models()
     checks: list[ModelCheck] = []
     for name in names:
@@ -130,16 +169,26 @@ def run_drift_checks(
             report = check_model_drift(
                 name, registry=registry, store=store, states=states, now=now, run_id=run_id
             )
-            checks.append(
-                _follow_up(
-                    report,
-                    store=store,
-                    publisher=publisher,
-                    alerts=alerts,
-                    retrain_allowed=retrain_allowed,
-                    render_html=render_html,
-                )
+            check = _follow_up(
+                report,
+                store=store,
+                publisher=publisher,
+                alerts=alerts,
+                retrain_allowed=retrain_allowed,
+                render_html=render_html,
             )
+            if quality_states is not None and check.status != "skipped":
+                measured = check_model_quality(
+                    name, registry=registry, store=store, states=quality_states, now=now, run_id=run_id
+                )
+                check = check.model_copy(
+                    update={
+                        "quality": _quality_follow_up(
+                            measured, store=store, publisher=publisher, alerts=alerts
+                        )
+                    }
+                )
+            checks.append(check)
         except Exception as error:
             checks.append(
                 ModelCheck(
@@ -253,6 +302,65 @@ def _retrain_data(store: ObjectStore, report: DriftReport) -> tuple[str | None, 
             f"upload fresh labelled data to incoming/{dataset}/"
         )
     return newest, None
+
+
+def _quality_follow_up(
+    report: QualityReport, *, store: ObjectStore, publisher: EventPublisher, alerts: AlertSink
+) -> QualityCheck:
+    report_uri = store.uri(quality.report_key(report.model, report.run_id or "latest"))
+    check = QualityCheck(
+        status=report.status,
+        metric=report.metric,
+        value=report.value,
+        registered=report.registered,
+        drop=report.drop,
+        labels=report.joined,
+        confirmed=report.confirmed,
+        alert=report.alert,
+        report_uri=report_uri,
+        reason=report.reason,
+    )
+    metric, value, registered = report.metric, report.value, report.registered
+    if (
+        report.alert
+        and report.version is not None
+        and metric
+        and value is not None
+        and registered is not None
+    ):
+        publisher.publish(
+            [
+                ModelQualityDegraded(
+                    model=report.model,
+                    version=report.version,
+                    dataset=report.dataset,
+                    run_id=report.run_id or "",
+                    metric=metric,
+                    value=value,
+                    registered=registered,
+                    drop=report.drop or 0.0,
+                    max_drop=report.max_drop,
+                    labels=report.joined,
+                    recent=report.recent,
+                    report_uri=report_uri,
+                    detected_at=report.checked_at or datetime.now().astimezone(),
+                )
+            ]
+        )
+        alerts.send(
+            f"[mlops] quality dropped: {report.model} v{report.version}",
+            "\n".join(
+                [
+                    f"On {report.joined} labelled predictions, {report.model} v{report.version} scores "
+                    f"{metric} {value:.4g} against {registered:.4g} at training "
+                    f"(worse by {report.drop or 0.0:.4g}; the threshold is {report.max_drop}).",
+                    f"{sum(report.recent)} of its last {len(report.recent)} checks were degraded.",
+                    "",
+                    f"Report: {report_uri}",
+                ]
+            ),
+        )
+    return check
 
 
 def html_key(model: str, run_id: str) -> str:

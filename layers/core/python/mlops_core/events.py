@@ -210,6 +210,25 @@ class DriftDetected(EventDetail):
     detected_at: datetime
 
 
+class ModelQualityDegraded(EventDetail):
+    """On labelled traffic, the production version's metric fell beyond its threshold (K of N checks)."""
+
+    schema_version: Literal["1"] = "1"
+    model: str
+    version: int = Field(ge=1)
+    dataset: str | None = None
+    run_id: str
+    metric: str
+    value: float = Field(description="the metric on the window's labelled traffic")
+    registered: float = Field(description="the metric registered at training")
+    drop: float = Field(description="how much worse the window is (a rise, for rmse, mae and log_loss)")
+    max_drop: float
+    labels: int = Field(ge=0, description="ground-truth labels joined with captured predictions")
+    recent: list[bool] = Field(description="the verdicts of the last checks, oldest first")
+    report_uri: str
+    detected_at: datetime
+
+
 EVENT_DETAILS: tuple[type[EventDetail], ...] = (
     DatasetValidated,
     DatasetRejected,
@@ -223,6 +242,7 @@ EVENT_DETAILS: tuple[type[EventDetail], ...] = (
     DeploymentRolledBack,
     DriftChecked,
     DriftDetected,
+    ModelQualityDegraded,
 )
 
 
