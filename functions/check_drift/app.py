@@ -2,8 +2,9 @@
 and its predictions against the ground-truth labels users upload.
 
 Invoked by its EventBridge Scheduler schedule (``{"scheduled_time": ...}``: the scheduled
-time names the run, so a retried invocation records each verdict once) or directly by
-``mlops drift run`` (``{"models": [...]}``, optional). Each model's report, events and
+time names the run, so a retried invocation records each verdict once), by a
+``DriftCheckRequested`` event on the bus (``mlops drift run``; the event names its run), or
+directly (``{"models": [...]}``, optional). Each model's report, events and
 alert come from :func:`mlops_core.drift_run.run_drift_checks`; this handler wires the AWS
 clients, emits the metrics and raises when a model could not be checked, so the
 invocation is retried and, after its retries, lands in the failure queue.
@@ -17,13 +18,15 @@ from typing import Any
 
 import boto3
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+from aws_lambda_powertools.utilities.parser import parse
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
 
 from mlops_core.drift.html import render_html
 from mlops_core.drift.state import QUALITY_STATE_KEY, DynamoDBDriftStateStore
 from mlops_core.drift_run import DriftRunOutcome, SnsAlerts, run_drift_checks
-from mlops_core.events import EventBridgePublisher
+from mlops_core.events import DriftCheckRequested, EventBridgePublisher
 from mlops_core.object_store import S3ObjectStore
 from mlops_core.observability import logger, metrics, tracer
 from mlops_core.registry import DynamoDBModelRegistry
@@ -55,16 +58,10 @@ class DriftCheckFailed(RuntimeError):
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    request = DriftCheckRequest.model_validate(event)
-    if request.scheduled_time is not None:
-        now = request.scheduled_time.astimezone(UTC)
-        run_id = f"{now:%Y%m%dT%H%M%SZ}-scheduled"
-    else:
-        now = datetime.now(UTC)
-        run_id = f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+    models, now, run_id = _request(event)
     logger.append_keys(run_id=run_id)
     outcome = run_drift_checks(
-        request.models,
+        models,
         registry=registry,
         store=store,
         states=states,
@@ -80,6 +77,19 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if outcome.failed:
         raise DriftCheckFailed(f"drift check failed for {', '.join(outcome.failed)} (run {run_id})")
     return outcome.model_dump(mode="json", exclude={"models": {"__all__": {"error", "features"}}})
+
+
+def _request(event: dict[str, Any]) -> tuple[list[str] | None, datetime, str]:
+    """Which models, the window's end and the run id, from whichever kind of invocation."""
+    if "detail-type" in event:
+        requested = DriftCheckRequested.model_validate(parse(event=event, model=EventBridgeModel).detail)
+        return requested.models, datetime.now(UTC), requested.run_id
+    request = DriftCheckRequest.model_validate(event)
+    if request.scheduled_time is not None:
+        scheduled = request.scheduled_time.astimezone(UTC)
+        return request.models, scheduled, f"{scheduled:%Y%m%dT%H%M%SZ}-scheduled"
+    now = datetime.now(UTC)
+    return request.models, now, f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
 
 
 def _emit(outcome: DriftRunOutcome) -> None:

@@ -21,9 +21,11 @@ import argparse
 import json
 import math
 import re
+import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +50,7 @@ from mlops_core.drift.compare import FeatureDrift
 from mlops_core.drift.html import comparison_report, render_html
 from mlops_core.drift.spec import DriftSpec, drift_spec
 from mlops_core.drift_check import DriftReport, compare_by_spec, latest_key, report_key
+from mlops_core.events import DriftCheckRequested, PublishError
 from mlops_core.object_store import ObjectMissing, S3ObjectStore
 from mlops_core.registry import DEFAULT_ALIAS, ModelVersion, RegistryError
 from mlops_core.registry.store import check_model_name
@@ -55,11 +58,14 @@ from mlops_core.training.baseline import DriftBaseline, NumericSummary
 from mlops_core.training.manifest import ModelManifest
 
 from .models_cli import (
+    DEFAULT_TIMEOUT_SECONDS,
+    POLL_SECONDS,
     ModelsUsageError,
     Stack,
     default_stack,
     make_session,
     parse_reference,
+    resolve_actor,
     resolve_stack,
     stack_options,
 )
@@ -448,6 +454,102 @@ def show_report(
     return _guarded(err, body)
 
 
+def request_run(
+    console: Console,
+    models: list[str],
+    *,
+    stack: str,
+    session: Any,
+    endpoint_url: str | None = None,
+    actor: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    wait: Callable[[], object] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    errors: Console | None = None,
+) -> int:
+    """Publish ``DriftCheckRequested`` and wait for each model's report of that run.
+
+    0: every model checked and none drifted; 1: a model drifted, or a report did not come
+    within ``timeout``; 2: usage or AWS errors. ``timeout`` 0 only requests the run.
+    ``wait`` runs between polls (1 s by default; tests pass the local cloud's ``settle``).
+    """
+    pause: Callable[[], object] = wait or (lambda: time.sleep(POLL_SECONDS))
+    err = errors or console
+
+    def body() -> int:
+        for model in models:
+            check_model_name(model)
+        target = resolve_stack(session, stack, endpoint_url)
+        moment = now()
+        run_id = f"{moment:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+        requested = DriftCheckRequested(
+            models=sorted(set(models)) or None,
+            run_id=run_id,
+            requested_by=resolve_actor(session, endpoint_url, actor),
+            requested_at=moment,
+        )
+        target.publisher().publish([requested])
+        names = requested.models or target.registry().list_models()
+        console.print(
+            f"drift check {run_id} requested for {', '.join(names) or 'every model (none registered yet)'}",
+            soft_wrap=True,
+        )
+        if timeout <= 0 or not names:
+            return EXIT_OK
+        store = _store(target)
+        reports: dict[str, DriftReport] = {}
+        deadline = clock() + timeout
+        while True:
+            for model in names:
+                if model not in reports:
+                    try:
+                        reports[model] = DriftReport.model_validate_json(
+                            store.read_text(report_key(model, run_id))
+                        )
+                    except ObjectMissing:
+                        continue
+            if len(reports) == len(names) or clock() >= deadline:
+                break
+            pause()
+        _run_table(console, run_id, [reports[m] for m in names if m in reports])
+        missing = [m for m in names if m not in reports]
+        if missing:
+            _error(
+                err,
+                f"no report of run {run_id} for {', '.join(missing)} within {timeout:g} s; it may still "
+                f"come: `mlops drift report MODEL --run {run_id}`, or see check_drift's logs",
+            )
+            return EXIT_DRIFT
+        return EXIT_DRIFT if any(r.status == "drift" for r in reports.values()) else EXIT_OK
+
+    return _guarded(err, body)
+
+
+def _run_table(console: Console, run_id: str, reports: list[DriftReport]) -> None:
+    table = Table(title=f"drift check {run_id}", header_style="bold")
+    for column in ("model", "version", "status", "drift share", "drifted features", "K of N", "alert"):
+        table.add_column(column)
+    for report in reports:
+        colour = _COLOURS.get(report.status, "white")
+        share = (
+            "-"
+            if report.drift_share is None
+            else f"{report.drift_share:.2f} / {report.drift_share_threshold}"
+        )
+        history = f"{sum(report.recent)} of {len(report.recent)} (needs {report.confirm_drifted})"
+        table.add_row(
+            escape(report.model),
+            "-" if report.version is None else str(report.version),
+            f"[{colour}]{report.status}[/]" + (f" ({escape(report.reason)})" if report.reason else ""),
+            share,
+            escape(", ".join(report.drifted_features)) or "-",
+            history if report.recent else "-",
+            "[bold red]yes[/]" if report.alert else "no",
+        )
+    console.print(table)
+
+
 def _report_header(report: DriftReport) -> str:
     version = f" v{report.version}" if report.version is not None else ""
     when = report.checked_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
@@ -557,7 +659,7 @@ def _guarded(errors: Console, body: Callable[[], int]) -> int:
         _error(
             errors, f"{problem}: is the endpoint right (for the local cloud: is `mlops local up` running)?"
         )
-    except (BotoCoreError, ClientError) as problem:
+    except (BotoCoreError, ClientError, PublishError) as problem:
         _error(errors, f"AWS refused: {problem}")
     return EXIT_USAGE
 
@@ -605,6 +707,19 @@ def add_drift_parser(commands: Any) -> None:
     )
     check.set_defaults(run=run, drift_command="check")
 
+    run_parser = sub.add_parser(
+        "run", parents=[common], help="check the stack's production models now and wait for the reports"
+    )
+    run_parser.add_argument("models", nargs="*", metavar="MODEL", help="default: every model in the registry")
+    run_parser.add_argument("--actor", help="who asks (default: your AWS identity)")
+    run_parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT_SECONDS,
+        help="seconds to wait for the reports (default 120; 0: only request the run)",
+    )
+    run_parser.set_defaults(run=run, drift_command="run")
+
     report = sub.add_parser("report", parents=[common], help="the stack's latest drift report of a model")
     report.add_argument("model", metavar="MODEL")
     report.add_argument("--run", dest="run_id", metavar="RUN_ID", help="one run's report (default: latest)")
@@ -640,6 +755,17 @@ def run(args: argparse.Namespace, console: Console) -> int:
             drift_share=args.drift_share,
             as_json=args.json,
             html=args.html,
+            errors=errors,
+        )
+    if command == "run":
+        return request_run(
+            console,
+            args.models,
+            stack=stack,
+            session=make_session(args.region, endpoint_url),
+            endpoint_url=endpoint_url,
+            actor=args.actor,
+            timeout=args.timeout,
             errors=errors,
         )
     return show_report(

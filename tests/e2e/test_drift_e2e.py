@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 
 from mlops_cli.contract_store import push_contract
+from mlops_cli.drift_cli import request_run
 from mlops_cli.local.cloud import LocalCloud, local_cloud
 from mlops_cli.local.function_urls import url_event
 from mlops_cli.sample_data import churn_table, write_csv
@@ -134,3 +136,44 @@ def test_drifted_traffic_is_confirmed_alerted_once_and_retrained(cloud: LocalClo
         assert _alerts(cloud, inbox) == []
     else:  # v2 went live: its history starts afresh
         assert (fourth["version"], fourth["recent"]) == (2, [fourth["status"] == "drift"])
+
+
+def test_mlops_drift_run_checks_now_and_prints_each_models_verdict(cloud: LocalCloud, tmp_path: Path) -> None:
+    _live_model(cloud, tmp_path)
+    _traffic(cloud, _shifted(300, seed=40))
+    screen = io.StringIO()
+
+    code = request_run(
+        Console(file=screen, width=200),
+        ["churn", "nobody"],
+        stack="mlops-local",
+        session=cloud.session,
+        actor="alice",
+        wait=cloud.settle,
+    )
+
+    output = screen.getvalue()
+    assert code == 1, output  # churn drifted
+    assert "drift check" in output and "churn" in output and "monthly_charges" in output
+    assert "skipped (no production version)" in output
+    run_id = output.split("drift check ")[1].split()[0]
+    stored = cloud.s3.get_object(Bucket=cloud.bucket, Key=f"reports/drift/churn/{run_id}.json")["Body"].read()
+    assert json.loads(stored)["status"] == "drift"
+
+
+def test_mlops_drift_run_times_out_with_a_named_error_when_no_check_answers(
+    cloud: LocalCloud, tmp_path: Path
+) -> None:
+    _live_model(cloud, tmp_path)
+    screen = io.StringIO()
+    code = request_run(
+        Console(file=screen, width=200),
+        ["churn"],
+        stack="mlops-local",
+        session=cloud.session,
+        actor="alice",
+        timeout=0.01,
+        wait=lambda: None,  # nothing delivers the event: no report can come
+    )
+    assert code == 1
+    assert "no report of run" in screen.getvalue() and "mlops drift report MODEL --run" in screen.getvalue()

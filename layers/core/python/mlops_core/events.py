@@ -178,6 +178,16 @@ class DeploymentRolledBack(EventDetail):
     rolled_back_at: datetime
 
 
+class DriftCheckRequested(EventDetail):
+    """Check these models' drift now (emitted by `mlops drift run`)."""
+
+    schema_version: Literal["1"] = "1"
+    models: list[str] | None = Field(default=None, description="None: every model in the registry")
+    run_id: str = Field(pattern=r"^[A-Za-z0-9._-]{1,100}$", description="names the run and its reports")
+    requested_by: str
+    requested_at: datetime
+
+
 class DriftChecked(EventDetail):
     """A production model's captured traffic was compared with its training baseline."""
 
@@ -240,6 +250,7 @@ EVENT_DETAILS: tuple[type[EventDetail], ...] = (
     DeploymentRequested,
     ModelDeployed,
     DeploymentRolledBack,
+    DriftCheckRequested,
     DriftChecked,
     DriftDetected,
     ModelQualityDegraded,
