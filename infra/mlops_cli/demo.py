@@ -32,12 +32,14 @@ from .local.runtime import Invocation
 from .local.stack import DeployedStack
 from .models_cli import approve_version
 from .report_view import render_report
-from .sample_data import churn_table, write_csv, write_examples
+from .sample_data import churn_table, shifted_churn_table, write_csv, write_examples
 from .status_cli import show_status
 
 CONTRACT = REPO_ROOT / "infra" / "contracts" / "churn.yaml"
 #: The approval policy's floor for the demo: a model above it is approved by policy.
 DEMO_PARAMETERS = {"ApprovalMetricFloor": "0.55", "DeploymentStrategy": "Canary10Percent5Minutes"}
+FEATURES = ("tenure_months", "monthly_charges", "plan", "support_tickets", "autopay")
+HOUR = 3600
 
 
 @dataclass
@@ -80,6 +82,9 @@ def run_demo(console: Console, out: Path | None = None) -> int:
         elif invocation.function == "RegisterModelFunction":
             version = f"v{result['version']} " if result.get("version") else ""
             timeline.add(f"model {version}{result.get('status')}", str(result.get("reason")))
+        elif invocation.function == "CheckDriftFunction":
+            for check in result.get("models") or []:
+                timeline.add("drift check", _drift_line(check))
         elif invocation.function == "DeployModelFunction" and result.get("deployment_id"):
             timeline.add(
                 f"rollout {result.get('status')}",
@@ -121,6 +126,7 @@ def run_demo(console: Console, out: Path | None = None) -> int:
             if len(produced) != 1 or bool(produced[0].get("valid")) != example.expect_valid:
                 surprises += 1
         surprises += _rollout(cloud, timeline, folder)
+        surprises += _drift(cloud, timeline, folder, console)
         models = _models_table(cloud)
         status = io.StringIO()
         show_status(cloud.session, Console(file=status, width=console.width), stack=cloud.stack.name)
@@ -176,13 +182,119 @@ def _rollout(cloud: LocalCloud, timeline: _Timeline, folder: Path) -> int:
     return 0 if set(served) == {"churn v2"} else 1
 
 
+def _drift(cloud: LocalCloud, timeline: _Timeline, folder: Path, console: Console) -> int:
+    """Hourly checks on live traffic: stable, then a shifted population confirmed 2 of 3, the
+    alert and the HTML report; fresh labelled data then trains the next version, rolled out."""
+    inbox = _subscribe_inbox(cloud)
+    _send_batch(cloud, churn_table(400, seed=41).to_pylist())
+    timeline.add("traffic", "400 instances like the training data")
+    cloud.advance(HOUR)
+    shifted = shifted_churn_table(800, seed=42).to_pylist()
+    _send_batch(cloud, shifted)
+    timeline.add("traffic", "800 instances of a shifted population (pro plan, higher charges)")
+    cloud.advance(HOUR)
+    cloud.advance(HOUR)
+    alerts = _read_inbox(cloud, inbox)
+    for subject, message in alerts:
+        timeline.add("alert (SNS)", subject)
+        console.print(f"[bold red]{escape(subject)}[/]\n{escape(message)}\n")
+    page = folder / "reports" / "drift" / "churn.html"
+    page.parent.mkdir(parents=True, exist_ok=True)
+    page.write_bytes(
+        cloud.s3.get_object(Bucket=cloud.bucket, Key="reports/drift/churn/latest.html")["Body"].read()
+    )
+    timeline.add("drift report", f"{page} (open it in a browser)")
+    if len(alerts) != 1:
+        timeline.add("unexpected", f"{len(alerts)} alerts instead of one")
+        return 1
+    export = write_csv(
+        shifted_churn_table(2000, seed=43), folder / "incoming" / "churn" / "churn_2027-03.csv"
+    )
+    cloud.s3.upload_file(str(export), cloud.bucket, "incoming/churn/churn_2027-03.csv")
+    timeline.add("uploaded", "incoming/churn/churn_2027-03.csv  (labelled data of the new population)")
+    cloud.settle()
+    registry = DynamoDBModelRegistry(
+        cloud.session.client("dynamodb"), cloud.stack.outputs["RegistryTableName"]
+    )
+    if registry.get("churn", 3).status.value == "PendingManualApproval":
+        approve_version(
+            cloud.session,
+            Console(file=io.StringIO()),
+            "churn:3",
+            stack=cloud.stack.name,
+            actor="alice",
+            reason="trained on the population the drift report shows",
+        )
+        timeline.add("approved by a person", "mlops models approve churn:3 (alice)")
+        cloud.settle()
+    cloud.advance(6 * 60)
+    timeline.add("clock +6 min", "the canary baked without alarms")
+    served = _send_batch(cloud, shifted_churn_table(400, seed=44).to_pylist())
+    timeline.add("traffic", f"400 instances of the new population: {_shares(served)}")
+    cloud.advance(HOUR)
+    latest = json.loads(
+        cloud.s3.get_object(Bucket=cloud.bucket, Key="reports/drift/churn/latest.json")["Body"].read()
+    )
+    if set(served) != {"churn v3"} or (latest["version"], latest["status"]) != (3, "ok"):
+        timeline.add(
+            "unexpected", f"served {dict(served)}; last drift check {latest['version']}: {latest['status']}"
+        )
+        return 1
+    return 0
+
+
+def _drift_line(check: dict[str, object]) -> str:
+    status = str(check.get("status"))
+    if check.get("version") is None:
+        return f"{check.get('model')}: {status} ({check.get('reason')})"
+    share = check.get("drift_share")
+    drifted = ", ".join(str(f) for f in check.get("drifted_features") or []) or "no feature"  # type: ignore[attr-defined]
+    line = f"{check.get('model')} v{check.get('version')}: {status}"
+    if isinstance(share, float):
+        line += f", {share:.0%} of features drifted ({drifted})"
+    if check.get("alert"):
+        line += "; CONFIRMED, alert sent"
+    elif check.get("confirmed"):
+        line += "; confirmed"
+    return line
+
+
+def _subscribe_inbox(cloud: LocalCloud) -> str:
+    """A queue on the alert topic: what an e-mail subscriber would receive."""
+    sqs = cloud.session.client("sqs")
+    url: str = sqs.create_queue(QueueName="demo-alert-inbox")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    cloud.session.client("sns").subscribe(
+        TopicArn=cloud.stack.outputs["AlertTopicArn"], Protocol="sqs", Endpoint=arn
+    )
+    return url
+
+
+def _read_inbox(cloud: LocalCloud, url: str) -> list[tuple[str, str]]:
+    messages = cloud.session.client("sqs").receive_message(QueueUrl=url, MaxNumberOfMessages=10)
+    bodies = [json.loads(m["Body"]) for m in messages.get("Messages", [])]
+    return [(str(b.get("Subject")), str(b.get("Message"))) for b in bodies]
+
+
+def _send_batch(cloud: LocalCloud, rows: list[dict[str, object]]) -> Counter[str]:
+    """One request per 200 instances, as a batch-scoring client would send them; who answered."""
+    predict = cloud.stack.function("PredictFunction")
+    served: Counter[str] = Counter()
+    for start in range(0, len(rows), 200):
+        instances = [{k: row[k] for k in FEATURES} for row in rows[start : start + 200]]
+        body = json.dumps({"instances": instances}).encode()
+        event = url_event("POST", "/predict", {"content-type": "application/json"}, body, predict)
+        answer = json.loads(cloud.runtime.invoke(predict, event, "live")["body"])
+        served[f"{answer.get('model')} v{answer.get('version')}"] += len(instances)
+    return served
+
+
 def _send_traffic(cloud: LocalCloud, requests: int) -> Counter[str]:
     predict = cloud.stack.function("PredictFunction")
     rows = churn_table(requests, seed=99).to_pylist()
-    features = ("tenure_months", "monthly_charges", "plan", "support_tickets", "autopay")
     served: Counter[str] = Counter()
     for row in rows:
-        body = json.dumps({"instances": [{k: row[k] for k in features}]}).encode()
+        body = json.dumps({"instances": [{k: row[k] for k in FEATURES}]}).encode()
         event = url_event("POST", "/predict", {"content-type": "application/json"}, body, predict)
         answer = json.loads(cloud.runtime.invoke(predict, event, "live")["body"])
         served[f"{answer.get('model')} v{answer.get('version')}"] += 1

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 PLANS = np.array(["basic", "plus", "pro"])
@@ -46,6 +47,17 @@ def churn_table(rows: int, seed: int = 7) -> pa.Table:
             "churned": pa.array(churned),
         }
     )
+
+
+def shifted_churn_table(rows: int, seed: int = 7) -> pa.Table:
+    """A population that drifted: long-time customers moved to the pro plan and pay 60 more."""
+    table = churn_table(rows, seed=seed)
+    tenure = pc.min_element_wise(pc.add(table["tenure_months"], 48), 600)
+    table = table.set_column(table.schema.get_field_index("tenure_months"), "tenure_months", tenure)
+    charges = pc.add(table["monthly_charges"], 60.0)
+    table = table.set_column(table.schema.get_field_index("monthly_charges"), "monthly_charges", charges)
+    plan = pa.array(["pro"] * rows, type=table.schema.field("plan").type)
+    return table.set_column(table.schema.get_field_index("plan"), "plan", plan)
 
 
 def write_csv(table: pa.Table, path: Path) -> Path:

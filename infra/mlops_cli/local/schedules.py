@@ -20,6 +20,7 @@ from typing import Any
 from mlops_cli.local.stack import ACCOUNT_ID
 
 _RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
+_SECOND = timedelta(seconds=1)
 _AT = re.compile(r"^at\((\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\)$")
 _CRON = re.compile(r"^cron\((.+)\)$")
 _UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
@@ -166,6 +167,7 @@ class ScheduleRunner:
     deliver_schedule: Callable[[dict[str, Any], Any], bool]
     started: datetime = field(init=False)
     _last_tick: datetime = field(init=False)
+    _fired_once: set[tuple[str, str]] = field(init=False, default_factory=set)
 
     def __post_init__(self) -> None:
         self.started = self._last_tick = self.clock.now()
@@ -202,13 +204,22 @@ class ScheduleRunner:
                     continue  # deleted by an earlier firing of this tick
                 if schedule.get("State", "ENABLED") != "ENABLED":
                     continue
-                for moment in firings(schedule["ScheduleExpression"], after, until, anchor=self.started):
+                expression = schedule["ScheduleExpression"]
+                one_time = _AT.match(expression)
+                since = after
+                if one_time is not None and (summary["Name"], expression) not in self._fired_once:
+                    # A one-time schedule fires once, as soon as it is due, even when it was created
+                    # for a time the local clock has already passed (functions read the real clock).
+                    due = datetime.fromisoformat(one_time.group(1)).replace(tzinfo=UTC)
+                    since = min(after, due - _SECOND)
+                for moment in firings(expression, since, until, anchor=self.started):
+                    if one_time is not None:
+                        self._fired_once.add((summary["Name"], expression))
                     target = schedule["Target"]
                     text = _context_attributes(target.get("Input") or "", schedule, moment)
                     payload = json.loads(text) if text else {}
                     self.deliver_schedule(target, payload)
                     fired += 1
-                one_time = _AT.match(schedule["ScheduleExpression"])
                 done = (
                     one_time is not None
                     and datetime.fromisoformat(one_time.group(1)).replace(tzinfo=UTC) <= until

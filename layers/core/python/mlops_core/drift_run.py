@@ -248,7 +248,7 @@ def _follow_up(
             checked_at=report.checked_at,
         )
     ]
-    retrain_uri = None
+    retrain_uri = why_not = None
     if report.alert:
         if report.retrain and retrain_allowed and report.dataset:
             retrain_uri, why_not = _retrain_data(store, report)
@@ -281,12 +281,11 @@ def _follow_up(
             )
     publisher.publish(events)
     if report.alert:
-        subject, message = alert_text(
-            report, report_uri=report_uri, html_uri=html_uri, retrain_uri=retrain_uri
+        alerts.send(
+            *alert_text(
+                report, report_uri=report_uri, html_uri=html_uri, retrain_uri=retrain_uri, why_not=why_not
+            )
         )
-        if check.reason is not None and retrain_uri is None:
-            message += f"\n{check.reason}."
-        alerts.send(subject, message)
     return check.model_copy(update={"retrain_uri": retrain_uri})
 
 
@@ -374,7 +373,12 @@ def latest_validated(store: ObjectStore, dataset: str) -> str | None:
 
 
 def alert_text(
-    report: DriftReport, *, report_uri: str, html_uri: str | None, retrain_uri: str | None
+    report: DriftReport,
+    *,
+    report_uri: str,
+    html_uri: str | None,
+    retrain_uri: str | None,
+    why_not: str | None = None,
 ) -> tuple[str, str]:
     """The alert's subject and body: what drifted, how much, where to look, what happens next."""
     subject = f"[mlops] drift confirmed: {report.model} v{report.version}"
@@ -401,6 +405,8 @@ def alert_text(
     lines += ["", f"Report: {html_uri or report_uri}"]
     if retrain_uri is not None:
         lines.append(f"Retraining was requested on {retrain_uri}.")
+    elif why_not is not None:
+        lines.append(f"No retraining was requested: {why_not}.")
     else:
         lines.append(
             "No retraining was requested (drift.retrain in the contract, RetrainOnDrift in the stack)."
