@@ -4,10 +4,12 @@ and its predictions against the ground-truth labels users upload.
 Invoked by its EventBridge Scheduler schedule (``{"scheduled_time": ...}``: the scheduled
 time names the run, so a retried invocation records each verdict once), by a
 ``DriftCheckRequested`` event on the bus (``mlops drift run``; the event names its run), or
-directly (``{"models": [...]}``, optional). Each model's report, events and
-alert come from :func:`mlops_core.drift_run.run_drift_checks`; this handler wires the AWS
-clients, emits the metrics and raises when a model could not be checked, so the
-invocation is retried and, after its retries, lands in the failure queue.
+directly (``{"models": [...]}``, optional). A ``DatasetValidated`` event compares the new
+file with the baseline of the dataset's production models (training-data drift).
+Each model's report, events and alert come from
+:func:`mlops_core.drift_run.run_drift_checks`; this handler wires the AWS clients, emits
+the metrics and raises when a model could not be checked, so the invocation is retried
+and, after its retries, lands in the failure queue.
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mlops_core.drift.html import render_html
 from mlops_core.drift.state import QUALITY_STATE_KEY, DynamoDBDriftStateStore
-from mlops_core.drift_run import DriftRunOutcome, SnsAlerts, run_drift_checks
-from mlops_core.events import DriftCheckRequested, EventBridgePublisher
+from mlops_core.drift_run import DriftRunOutcome, SnsAlerts, run_drift_checks, run_training_data_checks
+from mlops_core.events import DatasetValidated, DriftCheckRequested, EventBridgePublisher
 from mlops_core.object_store import S3ObjectStore
 from mlops_core.observability import logger, metrics, tracer
 from mlops_core.registry import DynamoDBModelRegistry
@@ -58,6 +60,23 @@ class DriftCheckFailed(RuntimeError):
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if event.get("detail-type") == DatasetValidated.detail_type:
+        validated = DatasetValidated.model_validate(parse(event=event, model=EventBridgeModel).detail)
+        logger.append_keys(dataset=validated.dataset, run_id=validated.run_id)
+        checks = run_training_data_checks(
+            validated.dataset,
+            validated.validated_uri,
+            registry=registry,
+            store=store,
+            publisher=publisher,
+            now=datetime.now(UTC),
+            run_id=validated.run_id,
+        )
+        for check in checks:
+            logger.info(
+                f"training data of {check.model}: {check.status}", extra=check.model_dump(mode="json")
+            )
+        return {"training_data": [c.model_dump(mode="json", exclude={"features", "error"}) for c in checks]}
     models, now, run_id = _request(event)
     logger.append_keys(run_id=run_id)
     outcome = run_drift_checks(

@@ -15,7 +15,7 @@ from mlops_cli.contract_store import push_contract
 from mlops_cli.drift_cli import request_run
 from mlops_cli.local.cloud import LocalCloud, local_cloud
 from mlops_cli.local.function_urls import url_event
-from mlops_cli.sample_data import churn_table, write_csv
+from mlops_cli.sample_data import churn_table, shifted_churn_table, write_csv
 from mlops_core.registry import DynamoDBModelRegistry
 
 from ..conftest import REPO_ROOT
@@ -177,3 +177,19 @@ def test_mlops_drift_run_times_out_with_a_named_error_when_no_check_answers(
     )
     assert code == 1
     assert "no report of run" in screen.getvalue() and "mlops drift report MODEL --run" in screen.getvalue()
+
+
+def test_a_validated_upload_is_compared_with_the_production_models_baseline(
+    cloud: LocalCloud, tmp_path: Path
+) -> None:
+    _live_model(cloud, tmp_path)
+    shifted = write_csv(shifted_churn_table(800, seed=60), tmp_path / "churn-next.csv")
+
+    cloud.s3.upload_file(str(shifted), cloud.bucket, "incoming/churn/churn-next.csv")
+    cloud.settle()
+
+    listing = cloud.s3.list_objects_v2(Bucket=cloud.bucket, Prefix="reports/drift/churn/data-")
+    [key] = [item["Key"] for item in listing.get("Contents", [])]
+    report = json.loads(cloud.s3.get_object(Bucket=cloud.bucket, Key=key)["Body"].read())
+    assert (report["status"], report["version"]) == ("drift", 1)
+    assert report["source_uri"].endswith("churn-next.csv") and "plan" in report["drifted_features"]

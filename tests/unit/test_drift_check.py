@@ -51,6 +51,11 @@ def drift_bucket() -> InMemoryObjectStore:
 
 @pytest.fixture
 def registry() -> InMemoryModelRegistry:
+    return production_registry()
+
+
+def production_registry() -> InMemoryModelRegistry:
+    """churn v1, approved and in production, with the baseline drift_bucket() holds."""
     registry = InMemoryModelRegistry()
     registry.register(
         "churn",

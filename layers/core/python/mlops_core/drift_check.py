@@ -60,6 +60,8 @@ class DriftReport(_Frozen):
     dataset: str | None = None
     #: The validated data the version was trained on (its lineage), when known.
     trained_on: str | None = None
+    #: A training-data check's validated file (a traffic check reads ``window`` instead).
+    source_uri: str | None = None
     run_id: str
     checked_at: datetime
     status: Status

@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from mlops_core.drift import quality
 from mlops_core.drift.quality import QualityReport, check_model_quality
 from mlops_core.drift.state import DriftStateStore
+from mlops_core.drift.training_data import check_training_data
 from mlops_core.drift_check import DriftReport, check_model_drift, report_key
 from mlops_core.events import (
     DriftChecked,
@@ -301,6 +302,58 @@ def _retrain_data(store: ObjectStore, report: DriftReport) -> tuple[str | None, 
             f"upload fresh labelled data to incoming/{dataset}/"
         )
     return newest, None
+
+
+def run_training_data_checks(
+    dataset: str,
+    validated_uri: str,
+    *,
+    registry: ModelRegistry,
+    store: ObjectStore,
+    publisher: EventPublisher,
+    now: datetime,
+    run_id: str,
+) -> list[ModelCheck]:
+    """A newly validated file against the baseline of each production model of its dataset.
+
+    Reports and ``DriftChecked`` (subject ``training_data``) only: no K-of-N state, no alert.
+    """
+    reports = check_training_data(
+        dataset, validated_uri, registry=registry, store=store, now=now, run_id=run_id
+    )
+    events: list[EventDetail] = []
+    checks: list[ModelCheck] = []
+    for report in reports:
+        report_uri = store.uri(report_key(report.model, report.run_id))
+        checks.append(
+            ModelCheck(
+                model=report.model,
+                status=report.status,
+                version=report.version,
+                drift_share=report.drift_share,
+                drifted_features=report.drifted_features,
+                report_uri=report_uri,
+                reason=report.reason,
+            )
+        )
+        if report.status != "skipped" and report.version is not None:
+            events.append(
+                DriftChecked(
+                    model=report.model,
+                    version=report.version,
+                    run_id=report.run_id,
+                    subject="training_data",
+                    status=report.status,
+                    drift_share=report.drift_share,
+                    drifted_features=report.drifted_features,
+                    confirmed=False,
+                    report_uri=report_uri,
+                    checked_at=report.checked_at,
+                )
+            )
+    if events:
+        publisher.publish(events)
+    return checks
 
 
 def _quality_follow_up(

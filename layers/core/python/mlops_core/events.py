@@ -195,6 +195,10 @@ class DriftChecked(EventDetail):
     model: str
     version: int = Field(ge=1)
     run_id: str
+    subject: Literal["traffic", "training_data"] = Field(
+        default="traffic",
+        description="traffic: the captured window; training_data: a newly validated file of the dataset",
+    )
     status: Literal["ok", "drift", "insufficient_data"]
     drift_share: float | None = Field(default=None, description="drifted / tested features")
     drifted_features: list[str]
