@@ -7,9 +7,11 @@ local cloud (``--endpoint-url`` as ``mlops local up`` prints it).
 from __future__ import annotations
 
 import argparse
+import json
 from collections import Counter
 from typing import Any
 
+from botocore.exceptions import ClientError
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -35,7 +37,7 @@ def show_status(session: Any, console: Console, *, stack: str, endpoint_url: str
     registry = DynamoDBModelRegistry(
         session.client("dynamodb", endpoint_url=endpoint_url), outputs["RegistryTableName"]
     )
-    console.print(_models(registry))
+    console.print(_models(registry, s3, bucket))
     console.print(_endpoint(session.client("lambda", endpoint_url=endpoint_url), outputs))
     return EXIT_OK
 
@@ -67,9 +69,9 @@ def _datasets(s3: Any, bucket: str) -> Table:
     return table
 
 
-def _models(registry: DynamoDBModelRegistry) -> Table:
+def _models(registry: DynamoDBModelRegistry, s3: Any, bucket: str) -> Table:
     table = Table(title="models", header_style="bold")
-    for heading in ("model", "versions", "latest", "production"):
+    for heading in ("model", "versions", "latest", "production", "drift (last check)"):
         table.add_column(heading)
     for model in registry.list_models():
         versions = registry.list_versions(model)
@@ -80,8 +82,25 @@ def _models(registry: DynamoDBModelRegistry) -> Table:
             str(len(versions)),
             f"v{latest.version} {latest.status.value}" if latest else "-",
             f"v{production.version}" if production else "-",
+            _drift(s3, bucket, model),
         )
     return table
+
+
+def _drift(s3: Any, bucket: str, model: str) -> str:
+    """The last scheduled check's verdict, from reports/drift/<model>/latest.json."""
+    try:
+        body = s3.get_object(Bucket=bucket, Key=f"reports/drift/{model}/latest.json")["Body"].read()
+        report = json.loads(body)
+    except (ClientError, ValueError):
+        return "-"
+    status = str(report.get("status"))
+    colour = {"ok": "green", "drift": "red", "insufficient_data": "yellow"}.get(status, "bright_black")
+    when = str(report.get("checked_at", ""))[:16].replace("T", " ")
+    text = f"[{colour}]{escape(status)}[/] v{report.get('version')} {escape(when)}"
+    if report.get("confirmed"):
+        text += " [bold red]confirmed[/]"
+    return text
 
 
 def _endpoint(lambda_client: Any, outputs: dict[str, str]) -> Table:

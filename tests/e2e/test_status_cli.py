@@ -42,6 +42,14 @@ def test_status_shows_datasets_models_and_the_endpoint(cloud: LocalCloud, tmp_pa
     assert [cell.strip() for cell in churn_row.strip("│ ").split("│")][:3] == ["churn", "1", "1"]
     assert "v1 Approved" in out
     assert "churn v1 on 100%" in out  # the first approved model went live at once
+    models_row = next(line for line in out.splitlines() if "v1 Approved" in line)
+    assert models_row.rstrip(" │").endswith("-")  # not checked for drift yet
+
+    cloud.advance(3600)  # the hourly drift check (no traffic yet: too little data)
+    screen = io.StringIO()
+    show_status(cloud.session, Console(file=screen, width=200), stack="mlops-local")
+    models_row = next(line for line in screen.getvalue().splitlines() if "v1 Approved" in line)
+    assert "insufficient_data v1" in models_row
 
 
 def test_status_of_a_stack_that_does_not_exist_is_a_usage_error(cloud: LocalCloud) -> None:
