@@ -185,7 +185,7 @@ def _rollout(cloud: LocalCloud, timeline: _Timeline, folder: Path) -> int:
 def _drift(cloud: LocalCloud, timeline: _Timeline, folder: Path, console: Console) -> int:
     """Hourly checks on live traffic: stable, then a shifted population confirmed 2 of 3, the
     alert and the HTML report; fresh labelled data then trains the next version, rolled out."""
-    inbox = _subscribe_inbox(cloud)
+    inbox = subscribe_alert_inbox(cloud)
     _send_batch(cloud, churn_table(400, seed=41).to_pylist())
     timeline.add("traffic", "400 instances like the training data")
     cloud.advance(HOUR)
@@ -194,7 +194,7 @@ def _drift(cloud: LocalCloud, timeline: _Timeline, folder: Path, console: Consol
     timeline.add("traffic", "800 instances of a shifted population (pro plan, higher charges)")
     cloud.advance(HOUR)
     cloud.advance(HOUR)
-    alerts = _read_inbox(cloud, inbox)
+    alerts = read_alert_inbox(cloud, inbox)
     for subject, message in alerts:
         timeline.add("alert (SNS)", subject)
         console.print(f"[bold red]{escape(subject)}[/]\n{escape(message)}\n")
@@ -259,10 +259,10 @@ def _drift_line(check: dict[str, object]) -> str:
     return line
 
 
-def _subscribe_inbox(cloud: LocalCloud) -> str:
+def subscribe_alert_inbox(cloud: LocalCloud, name: str = "demo-alert-inbox") -> str:
     """A queue on the alert topic: what an e-mail subscriber would receive."""
     sqs = cloud.session.client("sqs")
-    url: str = sqs.create_queue(QueueName="demo-alert-inbox")["QueueUrl"]
+    url: str = sqs.create_queue(QueueName=name)["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     cloud.session.client("sns").subscribe(
         TopicArn=cloud.stack.outputs["AlertTopicArn"], Protocol="sqs", Endpoint=arn
@@ -270,7 +270,8 @@ def _subscribe_inbox(cloud: LocalCloud) -> str:
     return url
 
 
-def _read_inbox(cloud: LocalCloud, url: str) -> list[tuple[str, str]]:
+def read_alert_inbox(cloud: LocalCloud, url: str) -> list[tuple[str, str]]:
+    """The (subject, message) of the alerts delivered since the last read."""
     messages = cloud.session.client("sqs").receive_message(QueueUrl=url, MaxNumberOfMessages=10)
     bodies = [json.loads(m["Body"]) for m in messages.get("Messages", [])]
     return [(str(b.get("Subject")), str(b.get("Message"))) for b in bodies]

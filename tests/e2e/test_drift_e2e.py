@@ -12,6 +12,7 @@ import pytest
 from rich.console import Console
 
 from mlops_cli.contract_store import push_contract
+from mlops_cli.demo import read_alert_inbox, subscribe_alert_inbox
 from mlops_cli.drift_cli import request_run
 from mlops_cli.local.cloud import LocalCloud, local_cloud
 from mlops_cli.local.function_urls import url_event
@@ -66,22 +67,6 @@ def _shifted(rows: int, seed: int) -> list[dict[str, Any]]:
     return table
 
 
-def _alerts_queue(cloud: LocalCloud) -> str:
-    sqs = cloud.session.client("sqs")
-    url: str = sqs.create_queue(QueueName="alerts-inbox")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    cloud.session.client("sns").subscribe(
-        TopicArn=cloud.stack.outputs["AlertTopicArn"], Protocol="sqs", Endpoint=arn
-    )
-    return url
-
-
-def _alerts(cloud: LocalCloud, url: str) -> list[dict[str, Any]]:
-    sqs = cloud.session.client("sqs")
-    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
-    return [json.loads(m["Body"]) for m in messages]
-
-
 def _latest(cloud: LocalCloud) -> dict[str, Any]:
     body = cloud.s3.get_object(Bucket=cloud.bucket, Key="reports/drift/churn/latest.json")["Body"].read()
     document: dict[str, Any] = json.loads(body)
@@ -90,7 +75,7 @@ def _latest(cloud: LocalCloud) -> dict[str, Any]:
 
 def test_drifted_traffic_is_confirmed_alerted_once_and_retrained(cloud: LocalCloud, tmp_path: Path) -> None:
     _live_model(cloud, tmp_path)
-    inbox = _alerts_queue(cloud)
+    inbox = subscribe_alert_inbox(cloud)
 
     # Traffic like the training data: the hourly check finds nothing
     _traffic(cloud, churn_table(300, seed=30).to_pylist())
@@ -106,7 +91,7 @@ def test_drifted_traffic_is_confirmed_alerted_once_and_retrained(cloud: LocalClo
     _traffic(cloud, _shifted(600, seed=31))
     cloud.advance(HOUR)
     second = _latest(cloud)
-    assert second["status"] == "drift" and not second["confirmed"] and _alerts(cloud, inbox) == []
+    assert second["status"] == "drift" and not second["confirmed"] and read_alert_inbox(cloud, inbox) == []
     assert {"monthly_charges", "plan"} <= set(second["drifted_features"])
 
     # Newer validated data than v1 was trained on is there (its own model was not promoted)
@@ -117,10 +102,10 @@ def test_drifted_traffic_is_confirmed_alerted_once_and_retrained(cloud: LocalClo
     cloud.advance(HOUR)
     third = _latest(cloud)
     assert (third["recent"], third["confirmed"], third["alert"]) == ([False, True, True], True, True)
-    [alert] = _alerts(cloud, inbox)
-    assert alert["Subject"] == "[mlops] drift confirmed: churn v1"
-    assert "monthly_charges" in alert["Message"]
-    assert "Retraining was requested on s3://" in alert["Message"] and "churn-7.csv" in alert["Message"]
+    [(subject, message)] = read_alert_inbox(cloud, inbox)
+    assert subject == "[mlops] drift confirmed: churn v1"
+    assert "monthly_charges" in message
+    assert "Retraining was requested on s3://" in message and "churn-7.csv" in message
     [retrained] = [v for v in _registry(cloud).list_versions("churn") if v.version == 2]
     assert retrained.lineage.dataset_uri is not None and retrained.lineage.dataset_uri.endswith("churn-7.csv")
 
@@ -133,7 +118,7 @@ def test_drifted_traffic_is_confirmed_alerted_once_and_retrained(cloud: LocalClo
     fourth = _latest(cloud)
     if production.version == 1:
         assert (fourth["confirmed"], fourth["alert"]) == (True, False)
-        assert _alerts(cloud, inbox) == []
+        assert read_alert_inbox(cloud, inbox) == []
     else:  # v2 went live: its history starts afresh
         assert (fourth["version"], fourth["recent"]) == (2, [fourth["status"] == "drift"])
 

@@ -113,9 +113,9 @@ def check_model_drift(
     report = report.model_copy(update={"version": version.version})
     if not version.baseline_uri:
         return _store(store, report.model_copy(update={"reason": "the version has no baseline"}))
-    baseline = DriftBaseline.model_validate_json(store.read_text(_key(store, version.baseline_uri)))
+    baseline = DriftBaseline.model_validate_json(store.read_text(bucket_key(store, version.baseline_uri)))
     report = report.model_copy(update={"importance": _importance(store, version.manifest_uri)})
-    contract = _contract(store, baseline.dataset)
+    contract = read_contract(store, baseline.dataset)
     spec = drift_spec(contract, source=store.uri(contract_key(baseline.dataset))) if contract else DriftSpec()
     end = now.date()
     start = end - timedelta(days=spec.window_days - 1)
@@ -211,13 +211,14 @@ def compare_by_spec(
 def _importance(store: ObjectStore, manifest_uri: str) -> dict[str, float]:
     """Permutation importance from the version's manifest; empty when it has none or cannot be read."""
     try:
-        manifest = ModelManifest.model_validate_json(store.read_text(_key(store, manifest_uri)))
+        manifest = ModelManifest.model_validate_json(store.read_text(bucket_key(store, manifest_uri)))
     except (ObjectMissing, ValidationError, ValueError):
         return {}
     return {f.feature: f.importance_mean for f in manifest.feature_importance}
 
 
-def _contract(store: ObjectStore, dataset: str) -> DataContract | None:
+def read_contract(store: ObjectStore, dataset: str) -> DataContract | None:
+    """The dataset's contract from ``contracts/<dataset>.yaml``; None when it was removed."""
     key = contract_key(dataset)
     try:
         text = store.read_text(key)
@@ -226,7 +227,8 @@ def _contract(store: ObjectStore, dataset: str) -> DataContract | None:
     return load_contract(text, source=store.uri(key))
 
 
-def _key(store: ObjectStore, uri: str) -> str:
+def bucket_key(store: ObjectStore, uri: str) -> str:
+    """The key of ``s3://<the store's bucket>/<key>``; a ValueError for another bucket."""
     prefix = f"s3://{store.bucket}/"
     if not uri.startswith(prefix):
         raise ValueError(f"the baseline {uri} is not in the bucket {store.bucket}")

@@ -38,10 +38,11 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from mlops_core.contracts import contract_key, load_contract
+from mlops_core.contracts import contract_key
 from mlops_core.drift.spec import DriftSpec, QualitySpec, drift_spec
 from mlops_core.drift.state import DriftStateStore, record_verdict
 from mlops_core.drift.window import capture_prefixes, object_lines
+from mlops_core.drift_check import read_contract
 from mlops_core.object_store import ObjectMissing, ObjectStore
 from mlops_core.registry.entities import ModelVersion
 from mlops_core.registry.store import DEFAULT_ALIAS, ModelRegistry
@@ -876,10 +877,7 @@ def check_model_quality(
     version = registry.get(model, pointer.version)
     manifest = _manifest(store, version.manifest_uri)
     dataset = _dataset(store, version) or model
-    contract_text = _read(store, contract_key(dataset))
-    contract = (
-        load_contract(contract_text, source=store.uri(contract_key(dataset))) if contract_text else None
-    )
+    contract = read_contract(store, dataset)
     spec = drift_spec(contract, source=store.uri(contract_key(dataset))) if contract else DriftSpec()
     end = now.date()
     start = end - timedelta(days=(spec.quality.window_days or spec.window_days) - 1)

@@ -21,10 +21,10 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from mlops_core.contracts import ColumnType, DataContract, DataFormat, contract_key, load_contract
+from mlops_core.contracts import ColumnType, DataContract, DataFormat, contract_key
 from mlops_core.drift.spec import DriftSpec, drift_spec
-from mlops_core.drift_check import DriftReport, compare_by_spec, report_key
-from mlops_core.object_store import ObjectMissing, ObjectStore
+from mlops_core.drift_check import DriftReport, bucket_key, compare_by_spec, read_contract, report_key
+from mlops_core.object_store import ObjectStore
 from mlops_core.registry.store import DEFAULT_ALIAS, ModelRegistry
 from mlops_core.training.baseline import DriftBaseline
 
@@ -54,7 +54,7 @@ def check_training_data(
         version = registry.get(model, pointer.version)
         if not version.baseline_uri:
             continue
-        baseline = DriftBaseline.model_validate_json(store.read_text(_key(store, version.baseline_uri)))
+        baseline = DriftBaseline.model_validate_json(store.read_text(bucket_key(store, version.baseline_uri)))
         if baseline.dataset != dataset:
             continue
         reports.append(
@@ -73,7 +73,7 @@ def _check(
     now: datetime,
     run_id: str,
 ) -> DriftReport:
-    contract = _contract(store, baseline.dataset)
+    contract = read_contract(store, baseline.dataset)
     spec = drift_spec(contract, source=store.uri(contract_key(baseline.dataset))) if contract else DriftSpec()
     report = DriftReport(
         model=model,
@@ -89,7 +89,9 @@ def _check(
         reason = "Parquet is not read by the drift function (it ships without pyarrow)"
         return _store(store, report.model_copy(update={"reason": reason}))
     rows = list(
-        read_rows(store, _key(store, validated_uri), baseline, contract, max_instances=spec.max_instances)
+        read_rows(
+            store, bucket_key(store, validated_uri), baseline, contract, max_instances=spec.max_instances
+        )
     )
     comparison = compare_by_spec(baseline, rows, spec, contract=contract)
     verdict = comparison.verdict(spec.drift_share)
@@ -200,21 +202,6 @@ class _Joined:
         if len(data) < size:
             data += self._body.read(size - len(data))
         return data
-
-
-def _contract(store: ObjectStore, dataset: str) -> DataContract | None:
-    key = contract_key(dataset)
-    try:
-        return load_contract(store.read_text(key), source=store.uri(key))
-    except ObjectMissing:
-        return None
-
-
-def _key(store: ObjectStore, uri: str) -> str:
-    prefix = f"s3://{store.bucket}/"
-    if not uri.startswith(prefix):
-        raise ValueError(f"{uri} is not in the bucket {store.bucket}")
-    return uri.removeprefix(prefix)
 
 
 def _store(store: ObjectStore, report: DriftReport) -> DriftReport:
