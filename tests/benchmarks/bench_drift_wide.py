@@ -457,7 +457,7 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the full-size check")
     parser.add_argument("--train-rows", type=int, default=200_000)
     parser.add_argument("--linearity", default="100000,300000,1000000", help="rows of the linearity runs")
-    parser.add_argument("--evidently-rows", default="100000,200000", help="rows Evidently is measured at")
+    parser.add_argument("--evidently-rows", default="100000,200000,1000000", help="rows Evidently is measured at")
     parser.add_argument("--evidently-timeout", type=float, default=1800.0, help="seconds per Evidently run")
     parser.add_argument("--repeat", type=int, default=3, help="runs of our check per size (median)")
     parser.add_argument("--no-evidently", action="store_true")

@@ -358,6 +358,29 @@ def test_an_error_while_reading_stops_the_reader_and_is_raised() -> None:
     assert threading.active_count() == before
 
 
+def test_an_error_while_sampling_stops_the_reader_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    store = InMemoryObjectStore()
+    for part in range(20):  # more blocks than the reader reads ahead
+        store.put(f"capture/churn/dt=2026-11-05/{part}", lines("churn", 1, range(part * 10, part * 10 + 10)))
+    monkeypatch.setattr(window_module, "_BLOCK_BYTES", 256)
+
+    def fail(self: object, block: object) -> None:
+        raise RuntimeError("sampling failed")
+
+    monkeypatch.setattr(window_module._WindowReader, "read", fail)
+    before = threading.active_count()
+    with pytest.raises(RuntimeError, match="sampling failed"):
+        read_capture_window(store, "churn", date(2026, 11, 5), date(2026, 11, 5))
+    assert threading.active_count() == before
+
+
+def test_lines_ending_with_crlf_are_records() -> None:
+    store = InMemoryObjectStore()
+    store.put("capture/churn/dt=2026-11-05/a", lines("churn", 1, range(30)).replace(b"\n", b"\r\n"))
+    window = read_capture_window(store, "churn", date(2026, 11, 5), date(2026, 11, 5), max_instances=10)
+    assert (window.records, window.malformed, len(window.instances)) == (30, 0, 10)
+
+
 # --- the reservoir --------------------------------------------------------------------------
 
 
