@@ -6,6 +6,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Evidently, for the wide drift benchmark only: its own venv (it needs pandas 2.3, the dev venv has 3).
+EVIDENTLY_VENV := .venv-evidently
+EVIDENTLY_STAMP := $(EVIDENTLY_VENV)/.installed
 PIP_FLAGS := --quiet --disable-pip-version-check
 TYPED_DIRS := layers/core/python/mlops_core functions infra/mlops_cli
 
@@ -21,6 +24,12 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 	@touch $@
 
 dev: $(STAMP) ## create .venv and install the pinned dependencies
+
+$(EVIDENTLY_STAMP): requirements/bench-evidently.txt
+	$(PYTHON) -m venv $(EVIDENTLY_VENV)
+	$(EVIDENTLY_VENV)/bin/pip install $(PIP_FLAGS) pip==25.3
+	$(EVIDENTLY_VENV)/bin/pip install $(PIP_FLAGS) -r requirements/bench-evidently.txt
+	@touch $@
 
 demo: $(STAMP) ## the bundle in the local cloud on generated datasets
 	$(BIN)/mlops demo
@@ -53,12 +62,13 @@ build: ## sam build for arm64 Lambda, then check the 250 MB size budget
 deploy: build ## sam deploy with samconfig.toml (ENV=default|staging|prod)
 	bash infra/scripts/sam.sh deploy --config-env $(or $(ENV),default)
 
-bench: $(STAMP) ## benchmarks (not in CI); see docs/benchmarks.md
+bench: $(STAMP) $(EVIDENTLY_STAMP) ## benchmarks (not in CI); see docs/benchmarks.md
 	$(BIN)/pip install $(PIP_FLAGS) -c requirements/constraints.txt -r requirements/bench.txt
 	$(BIN)/python tests/benchmarks/bench_validation.py
 	$(BIN)/python tests/benchmarks/bench_models.py
 	$(BIN)/python tests/benchmarks/bench_predict.py
 	$(BIN)/python tests/benchmarks/bench_drift.py
+	$(BIN)/python tests/benchmarks/bench_drift_wide.py
 
 lock: ## re-resolve requirements/constraints.txt from pyproject.toml (needs the network)
 	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
@@ -67,4 +77,4 @@ lock: ## re-resolve requirements/constraints.txt from pyproject.toml (needs the 
 	rm -rf .venv-lock
 
 clean:
-	rm -rf $(VENV) .aws-sam .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(EVIDENTLY_VENV) .aws-sam .mypy_cache .ruff_cache .pytest_cache

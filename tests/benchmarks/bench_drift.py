@@ -8,8 +8,9 @@ are cold and the peak RSS is the check's own:
   GZIP JSON-lines objects of 10,000 records each (as Firehose writes them): list, stream,
   parse, reservoir-sample to ``max_instances`` (100,000), compare every feature, write the
   report;
-* ``floor``: in the same process, only ``gzip`` + ``json.loads`` of the same objects, the
-  least any reader of this format must do. ``check / floor`` is the overhead of the check.
+* ``floor``: in the same process, ``gzip`` + ``json.loads`` of every line of the same objects,
+  what reading every record costs. Up to ``max_instances`` the check parses every line too;
+  past it, it parses only the sample, so ``check / floor`` falls below 1.
 
 The baseline and the objects are made by the parent; the child holds the compressed objects
 in its fake bucket. "RSS before" is the child's peak before the check starts, "peak RSS"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -167,3 +169,92 @@ def test_many_categories_are_pooled_in_the_histogram() -> None:
     assert histogram.labels[-1] == OTHER
     assert sum(histogram.baseline) == pytest.approx(1.0) and sum(histogram.window) == pytest.approx(1.0)
     assert histogram.labels[:2] == ["c0", "new"]
+
+
+def reference_counts(raw: list[Any], numeric: bool) -> tuple[int, int, dict[str, int]]:
+    """What compare_window counted value by value before its vectorised paths: the oracle."""
+
+    def missing(v: Any) -> bool:
+        return v is None or (isinstance(v, float) and math.isnan(v))
+
+    def number(v: Any) -> float:
+        if missing(v) or isinstance(v, bool):
+            return math.nan
+        try:
+            return float(v)
+        except (TypeError, ValueError):
+            return math.nan
+
+    def spelled(v: Any) -> str:
+        return ("true" if v else "false") if isinstance(v, bool) else str(v)
+
+    nulls = sum(1 for v in raw if missing(v))
+    if numeric:
+        return nulls, sum(1 for v in raw if math.isnan(number(v))) - nulls, {}
+    return nulls, 0, dict(Counter(spelled(v) for v in raw if not missing(v)))
+
+
+MIXED_NUMBERS = [1, 2.5, None, float("nan"), True, False, "3.5", "abc", "nan", 10**30, -0.0, 7]
+MIXED_CATEGORIES = ["pro", True, 1, 1.0, "true", None, float("nan"), 0.0, -0.0, False, 0, "1", ["x"]]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        MIXED_NUMBERS,
+        [1.5, None, 2, 3],  # the vectorised path: int, float and None only
+        [None, None],
+        [float("nan"), 1.0],
+    ],
+)
+def test_numbers_of_any_type_count_as_they_did_value_by_value(
+    baseline: DriftBaseline, values: list[Any]
+) -> None:
+    rows = [{"monthly_charges": values[i % len(values)]} for i in range(60)]
+    feature = next(f for f in compare_window(baseline, rows).features if f.feature == "monthly_charges")
+    nulls, type_errors, _ = reference_counts([r["monthly_charges"] for r in rows], numeric=True)
+    assert (feature.quality.nulls, feature.quality.type_errors) == (nulls, type_errors)
+    assert feature.window_size == 60 - nulls - type_errors
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        MIXED_CATEGORIES,  # True == 1 == 1.0 and 0.0 == -0.0 must not be merged: value by value
+        ["basic", "pro", None, "plus"],  # the vectorised path
+        [True, False, None],
+        [1, 2, 2, None],
+    ],
+)
+def test_categories_of_any_type_count_as_they_did_value_by_value(
+    baseline: DriftBaseline, values: list[Any]
+) -> None:
+    rows = [{"plan": values[i % len(values)]} for i in range(65)]
+    feature = next(f for f in compare_window(baseline, rows).features if f.feature == "plan")
+    nulls, _, counts = reference_counts([r["plan"] for r in rows], numeric=False)
+    assert feature.quality.nulls == nulls
+    assert feature.window_size == sum(counts.values())
+    assert feature.histogram is not None and feature.histogram.labels is not None
+    shown = dict(zip(feature.histogram.labels, feature.histogram.window, strict=True))
+    total = sum(counts.values())
+    for label, count in counts.items():
+        if label in shown:
+            assert shown[label] == pytest.approx(count / total)
+
+
+def test_instances_with_other_fields_or_orders_give_the_same_result(baseline: DriftBaseline) -> None:
+    rows = window(600, seed=21)
+    same = compare_window(baseline, rows)
+    shuffled = [dict(reversed(list(row.items()))) if i % 2 else row for i, row in enumerate(rows)]
+    for i, row in enumerate(shuffled):
+        if i % 3 == 0:
+            row.pop("support_tickets", None)  # a missing field is a null
+        if i % 7 == 0:
+            row["extra"] = 1
+    other = compare_window(baseline, iter(shuffled))  # any iterable, not only a list
+    assert other.unknown_features == sorted([*same.unknown_features, "extra"])
+    for a, b in zip(same.features, other.features, strict=True):
+        if a.feature != "support_tickets":
+            assert a.model_dump() == b.model_dump()
+    tickets = next(f for f in other.features if f.feature == "support_tickets")
+    assert tickets.quality.nulls >= 200

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from operator import itemgetter, methodcaller
 from typing import Any, Literal
 
 import numpy as np
@@ -36,6 +37,8 @@ DEFAULT_DRIFT_SHARE = 0.5
 #: Categories shown one by one in a report's histogram; the rest are pooled as ``OTHER``.
 HISTOGRAM_CATEGORIES = 20
 OTHER = "(other)"
+#: Instances turned into columns at a time (small enough to stay in the CPU cache).
+_TRANSPOSE_ROWS = 128
 
 Verdict = Literal["ok", "drift", "insufficient_data"]
 
@@ -196,14 +199,11 @@ def compare_window(
     if min_samples < 1:
         raise ValueError("min_samples must be at least 1")
 
-    columns: dict[str, list[Any]] = {name: [] for name in names}
-    seen: set[str] = set()
-    count = 0
-    for instance in instances:
-        count += 1
-        seen.update(instance)
-        for name, values in columns.items():
-            values.append(instance.get(name))
+    rows = instances if isinstance(instances, list) else list(instances)
+    count = len(rows)
+    fields = set(map(tuple, rows))  # the distinct field lists: usually one
+    seen = {name for keys in fields for name in keys}
+    columns = _columns(rows, [c.name for c in baseline.features], fields)
 
     specs = {c.name: c for c in contract.columns} if contract is not None else {}
     results = [
@@ -249,10 +249,8 @@ def _feature(  # noqa: PLR0917 - one private call site per argument order
             raise ValueError(f"drift method of {column.name!r}: {method} does not accept {kind} features")
     sample: Sample | None
     histogram: Histogram | None
-    nulls = sum(1 for v in raw if _missing(v))
     if isinstance(column.summary, NumericSummary):
-        values = np.array([_number(v) for v in raw], dtype=np.float64)
-        type_errors = int(np.isnan(values).sum()) - nulls
+        values, nulls, type_errors = _numbers(raw)
         present = values[~np.isnan(values)]
         edges = column.summary.edges
         sample = NumericSample.of(edges, column.summary.counts, column.summary.std, values) if edges else None
@@ -268,7 +266,7 @@ def _feature(  # noqa: PLR0917 - one private call site per argument order
         out_of_range = _out_of_range_numbers(present, spec)
         categories: Counter[str] = Counter()
     else:
-        categories = Counter(_category(v) for v in raw if not _missing(v))
+        categories, nulls = _categories(raw)
         type_errors = 0
         sample = (
             CategoricalSample.of(column.summary.counts, categories)
@@ -362,6 +360,80 @@ def _out_of_range_categories(categories: Mapping[str, int], spec: ColumnSpec | N
         return 0
     permitted = set(allowed)
     return sum(n for value, n in categories.items() if value not in permitted)
+
+
+def _columns(
+    rows: list[Mapping[str, Any]], names: list[str], fields: set[tuple[str, ...]]
+) -> dict[str, list[Any]]:
+    """Each field's values (``None`` where an instance lacks it), one list per name."""
+    columns: dict[str, list[Any]] = {}
+    if len(fields) == 1:  # every instance has the same fields in the same order
+        (keys,) = fields
+        wanted = set(names)
+        lists = _transpose(rows, methodcaller("values"), len(keys))
+        columns = {name: values for name, values in zip(keys, lists, strict=True) if name in wanted}
+    elif fields:
+        everywhere = [n for n in names if all(n in keys for keys in fields)]
+        if everywhere:
+            get = itemgetter(*everywhere) if len(everywhere) > 1 else lambda row: (row[everywhere[0]],)
+            columns = dict(zip(everywhere, _transpose(rows, get, len(everywhere)), strict=True))
+    for name in names:
+        if name not in columns:
+            columns[name] = [row.get(name) for row in rows]
+    return columns
+
+
+def _transpose(
+    rows: list[Mapping[str, Any]], get: Callable[[Mapping[str, Any]], Iterable[Any]], width: int
+) -> list[list[Any]]:
+    """``width`` columns of ``get(row)`` for every row.
+
+    Row by row, a few rows at a time: column by column over all the rows would fetch every
+    instance from memory once per feature.
+    """
+    columns: list[list[Any]] = [[] for _ in range(width)]
+    for begin in range(0, len(rows), _TRANSPOSE_ROWS):
+        pieces = zip(*map(get, rows[begin : begin + _TRANSPOSE_ROWS]), strict=True)
+        for values, piece in zip(columns, pieces, strict=True):
+            values.extend(piece)
+    return columns
+
+
+#: Types whose values convert to float64 in one numpy call (``None`` to NaN) exactly as ``_number`` does.
+_PLAIN_NUMBERS = frozenset({float, int, type(None)})
+
+
+def _numbers(raw: list[Any]) -> tuple[npt.NDArray[np.float64], int, int]:
+    """The values as float64 (NaN for nulls and non-numbers), the null count and the type-error count."""
+    if set(map(type, raw)) <= _PLAIN_NUMBERS:
+        values = np.array(raw, dtype=np.float64)
+        return values, int(np.isnan(values).sum()), 0
+    values = np.array([_number(v) for v in raw], dtype=np.float64)
+    nulls = sum(1 for v in raw if _missing(v))
+    return values, nulls, int(np.isnan(values).sum()) - nulls
+
+
+#: Sets of value types that ``Counter`` can count as they are: no two values of different
+#: spellings compare equal (``True == 1``, ``1 == 1.0`` and ``0.0 == -0.0`` would merge).
+_PLAIN_CATEGORIES = (
+    frozenset({str, bool, type(None)}),
+    frozenset({str, int, type(None)}),
+)
+
+
+def _categories(raw: list[Any]) -> tuple[Counter[str], int]:
+    """The count of each non-null value in the baseline's spelling, and the null count."""
+    try:
+        counts = Counter(raw)
+    except TypeError:  # an unhashable value (a list or an object): spelled one by one
+        counts = None
+    if counts is not None and any(set(map(type, counts)) <= plain for plain in _PLAIN_CATEGORIES):
+        nulls = counts.pop(None, 0)
+        spelled: Counter[str] = Counter()
+        for value, n in counts.items():
+            spelled[_category(value)] += n
+        return spelled, nulls
+    return Counter(_category(v) for v in raw if not _missing(v)), sum(1 for v in raw if _missing(v))
 
 
 def _missing(value: Any) -> bool:

@@ -70,12 +70,11 @@ class NumericSample:
             raise ValueError("the numeric baseline holds no values")
         values = np.asarray(window, dtype=np.float64).ravel()
         missing = np.isnan(values)
-        present = np.sort(values[~missing])
         return cls(
             edges=edge_array,
             counts=count_array,
             std=float(std) if std is not None else 0.0,
-            window=present,
+            window=values[~missing],
             nulls=int(missing.sum()),
         )
 

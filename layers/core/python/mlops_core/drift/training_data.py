@@ -23,6 +23,7 @@ from typing import Any
 
 from mlops_core.contracts import ColumnType, DataContract, DataFormat, contract_key
 from mlops_core.drift.spec import DriftSpec, drift_spec
+from mlops_core.drift.window import PrefixedStream
 from mlops_core.drift_check import DriftReport, bucket_key, compare_by_spec, read_contract, report_key
 from mlops_core.object_store import ObjectStore
 from mlops_core.registry.store import DEFAULT_ALIAS, ModelRegistry
@@ -168,7 +169,7 @@ def _text_lines(store: ObjectStore, key: str) -> Iterator[str]:
 
     def chunks() -> Iterator[bytes]:
         if head == _GZIP_MAGIC:
-            with gzip.GzipFile(fileobj=_Joined(head, body)) as unzipped:  # type: ignore[call-overload]
+            with gzip.GzipFile(fileobj=PrefixedStream(head, body)) as unzipped:  # type: ignore[call-overload]
                 while chunk := unzipped.read(1 << 20):
                     yield chunk
         else:
@@ -184,24 +185,6 @@ def _text_lines(store: ObjectStore, key: str) -> Iterator[str]:
     pending += decoder.decode(b"", final=True)
     if pending:
         yield pending
-
-
-class _Joined:
-    """``head`` then the rest of ``body``, as one readable."""
-
-    def __init__(self, head: bytes, body: Any) -> None:
-        self._head = head
-        self._body = body
-
-    def read(self, size: int = -1) -> bytes:
-        if size < 0:
-            data: bytes = self._head + self._body.read()
-            self._head = b""
-            return data
-        data, self._head = self._head[:size], self._head[size:]
-        if len(data) < size:
-            data += self._body.read(size - len(data))
-        return data
 
 
 def _store(store: ObjectStore, report: DriftReport) -> DriftReport:
