@@ -258,3 +258,16 @@ def test_instances_with_other_fields_or_orders_give_the_same_result(baseline: Dr
             assert a.model_dump() == b.model_dump()
     tickets = next(f for f in other.features if f.feature == "support_tickets")
     assert tickets.quality.nulls >= 200
+
+
+def test_min_samples_per_feature(baseline: DriftBaseline) -> None:
+    rows = window(100, seed=21)
+    result = compare_window(baseline, rows, min_samples={"monthly_charges": 500})
+    by_name = {f.feature: f for f in result.features}
+    assert by_name["monthly_charges"].status == "skipped"
+    assert "min_samples=500" in (by_name["monthly_charges"].reason or "")
+    assert by_name["tenure_months"].status == "stable"  # the default, 30, for the others
+    with pytest.raises(ValueError, match="min_samples: nope is not a feature"):
+        compare_window(baseline, rows, min_samples={"nope": 5})
+    with pytest.raises(ValueError, match="at least 1"):
+        compare_window(baseline, rows, min_samples={"plan": 0})

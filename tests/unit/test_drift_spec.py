@@ -77,3 +77,8 @@ def test_errors_name_the_key_and_the_fix(drift: dict[str, Any], field: str, word
     errors = fields_of(drift)
     assert field in errors, errors
     assert words in errors[field]
+
+
+def test_min_samples_can_be_set_per_feature() -> None:
+    spec = DriftSpec.model_validate({"min_samples": 50, "features": {"plan": {"min_samples": 500}}})
+    assert spec.min_samples_of(["plan", "autopay"]) == {"plan": 500, "autopay": 50}

@@ -222,7 +222,7 @@ def compare_by_spec(
         instances,
         methods=spec.methods(names),
         thresholds={k: v for k, v in spec.thresholds().items() if k in names},
-        min_samples=spec.min_samples,
+        min_samples=spec.min_samples_of(names),
         predictions=predictions,
         contract=contract,
     )

@@ -177,26 +177,30 @@ def compare_window(
     *,
     methods: Mapping[str, str] | None = None,
     thresholds: Mapping[str, float] | None = None,
-    min_samples: int = DEFAULT_MIN_SAMPLES,
+    min_samples: int | Mapping[str, int] = DEFAULT_MIN_SAMPLES,
     predictions: Iterable[Any] | None = None,
     contract: DataContract | None = None,
 ) -> WindowComparison:
     """Test each baseline feature on ``instances``.
 
-    ``methods`` and ``thresholds`` are keyed by feature name; a method is a registered test name
-    or ``auto``. An unknown method, a method that does not accept the feature's kind or a feature
-    name that the baseline does not have is a ``ValueError`` naming it. ``predictions`` (one per
+    ``methods``, ``thresholds`` and ``min_samples`` (a number for every feature, or by feature
+    name with ``DEFAULT_MIN_SAMPLES`` for the others) are keyed by feature name; a method is a
+    registered test name or ``auto``. An unknown method, a method that does not accept the
+    feature's kind or a feature name that the baseline does not have is a ``ValueError`` naming
+    it. ``predictions`` (one per
     instance, or any sample of them) are tested against the baseline's target with ``auto``.
     ``contract`` adds the data-quality counts (its ``nullable``, ``min``, ``max``, ``allowed``).
     """
     methods = dict(methods or {})
     thresholds = dict(thresholds or {})
+    minimum = dict(min_samples) if isinstance(min_samples, Mapping) else {}
+    default_minimum = min_samples if isinstance(min_samples, int) else DEFAULT_MIN_SAMPLES
     names = {column.name for column in baseline.features}
-    for label, given in (("methods", methods), ("thresholds", thresholds)):
+    for label, given in (("methods", methods), ("thresholds", thresholds), ("min_samples", minimum)):
         unknown = sorted(set(given) - names)
         if unknown:
             raise ValueError(f"drift {label}: {', '.join(unknown)} is not a feature of the baseline")
-    if min_samples < 1:
+    if min([default_minimum, *minimum.values()]) < 1:
         raise ValueError("min_samples must be at least 1")
 
     rows = instances if isinstance(instances, list) else list(instances)
@@ -212,7 +216,7 @@ def compare_window(
             columns[column.name],
             methods.get(column.name, "auto"),
             thresholds.get(column.name),
-            min_samples,
+            minimum.get(column.name, default_minimum),
             specs.get(column.name),
         )
         for column in baseline.features
@@ -221,7 +225,7 @@ def compare_window(
     if predictions is not None:
         outputs = list(predictions)
         if outputs:
-            prediction = _feature(baseline.target, outputs, "auto", None, min_samples, None)
+            prediction = _feature(baseline.target, outputs, "auto", None, default_minimum, None)
     return WindowComparison(
         instances=count,
         features=results,

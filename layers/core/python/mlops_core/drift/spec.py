@@ -7,8 +7,8 @@ Every key has a default, so a contract without the section is checked with the d
       min_samples: 30           # fewer non-null values: the feature is skipped, not "stable"
       max_instances: 100000     # a larger window is sampled down (uniform reservoir)
       method: auto              # default test of every feature (docs/drift.md)
-      features:                 # per feature: a test, a threshold, or ignore
-        monthly_charges: {method: psi, threshold: 0.25}
+      features:                 # per feature: a test, a threshold, min_samples, or ignore
+        monthly_charges: {method: psi, threshold: 0.25, min_samples: 200}
         support_tickets: {ignore: true}
       drift_share: 0.5          # the run drifts when at least this share of tested features do
       confirm: {runs: 3, drifted: 2}   # alert after 2 drifted runs among the last 3 (default)
@@ -52,6 +52,8 @@ class _Strict(BaseModel):
 class FeatureDriftSpec(_Strict):
     method: str = AUTO
     threshold: float | None = None
+    #: Overrides the section's ``min_samples`` for this feature.
+    min_samples: Annotated[int, Field(ge=1)] | None = None
     ignore: bool = False
 
 
@@ -115,6 +117,15 @@ class DriftSpec(_Strict):
             name: spec.threshold
             for name, spec in self.features.items()
             if spec.threshold is not None and not spec.ignore
+        }
+
+    def min_samples_of(self, features: Iterable[str]) -> dict[str, int]:
+        """``min_samples`` of each of ``features``: its own, else the section's."""
+        return {
+            name: override.min_samples
+            if (override := self.features.get(name)) is not None and override.min_samples is not None
+            else self.min_samples
+            for name in features
         }
 
     @property
