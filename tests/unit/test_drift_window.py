@@ -411,3 +411,24 @@ def test_the_sample_depends_on_the_seed_and_the_items_not_on_how_they_come() -> 
     assert offered(50, [30], seed=3) == list(range(30))  # fewer items than the limit: all of them
     with pytest.raises(ValueError, match="at least one"):
         Reservoir(0)
+
+
+@pytest.mark.parametrize("readers", [1, 3])
+def test_objects_read_by_several_threads_are_sampled_in_key_order(
+    monkeypatch: pytest.MonkeyPatch, readers: int
+) -> None:
+    store = InMemoryObjectStore()
+    for part in range(9):
+        body = lines("churn", 1 + part % 2, range(part * 100, part * 100 + 100))
+        store.put(f"capture/churn/dt=2026-11-05/{part}.gz", gzip.compress(body))
+    monkeypatch.setattr(window_module, "_BLOCK_BYTES", 512)
+
+    def read() -> tuple[list[int], Counter[int | None], int]:
+        w = read_capture_window(store, "churn", date(2026, 11, 5), date(2026, 11, 5), max_instances=250)
+        return [i["tenure_months"] for i in w.instances], w.versions, w.files
+
+    monkeypatch.setattr(window_module, "_READERS", 1)
+    one = read()
+    monkeypatch.setattr(window_module, "_READERS", readers)
+    assert read() == one
+    assert one[1:] == ({1: 500, 2: 400}, 9)

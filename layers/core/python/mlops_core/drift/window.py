@@ -27,10 +27,11 @@ import re
 import threading
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from enum import Enum
+from functools import partial
 from queue import Full, Queue
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
 
@@ -60,6 +61,9 @@ _NEWLINE = ord("\n")
 _SCHEDULE = 4096
 #: Longest skip drawn (the chance of one this long is nil for any window one check reads).
 _MAX_SKIP = 1 << 40
+#: Threads reading objects at once (the drift function has two vCPUs).
+_READERS = 2
+_ITEM, _DONE, _FAILED = 0, 1, 2
 #: Whitespace that JSON allows after a value.
 _JSON_SPACE = " \t\r\n"
 
@@ -160,13 +164,14 @@ def read_capture_window(
     prefixes = capture_prefixes(model, start, end)
     window = CaptureWindow(model=model, start=start, end=end)
     reader = _WindowReader(window, version, Reservoir(max_instances, seed))
-    # Listing, download, decompression and finding the lines run in a thread of their own
-    # (zlib, ISA-L and numpy release the GIL), a few blocks ahead of the sampling.
-    for block in _in_background(_read_blocks(store, prefixes, reader.head)):
-        if block is None:
-            window.files += 1
-        else:
-            reader.read(block)
+    keys = [key for prefix in prefixes for key in store.list_keys(prefix)]
+    window.files = len(keys)
+    # Download, decompression and finding the lines run in reader threads, one object each at a
+    # time (zlib, ISA-L and numpy release the GIL), a few blocks ahead of the sampling, which
+    # takes the objects in key order.
+    readers = [partial(_object_blocks, store, key, reader.head) for key in keys]
+    for block in _in_order(readers, _READERS):
+        reader.read(block)
     reader.finish()
     return window
 
@@ -185,15 +190,11 @@ class _Block:
     token: bytes | None
 
 
-def _read_blocks(store: ObjectStore, prefixes: list[str], head: bytes) -> Iterator[_Block | None]:
-    """``None`` at the start of each object, then the object's blocks."""
-    for prefix in prefixes:
-        for key in store.list_keys(prefix):
-            yield None
-            for data, begin, end in _blocks(store.open(key)):
-                block = _located(data, begin, end, head)
-                if block is not None:
-                    yield block
+def _object_blocks(store: ObjectStore, key: str, head: bytes) -> Iterator[_Block]:
+    for data, begin, end in _blocks(store.open(key)):
+        block = _located(data, begin, end, head)
+        if block is not None:
+            yield block
 
 
 def _located(data: bytes, begin: int, end: int, head: bytes) -> _Block | None:
@@ -211,16 +212,19 @@ def _located(data: bytes, begin: int, end: int, head: bytes) -> _Block | None:
     return _Block(data, (starts + begin).tolist(), (ends + begin).tolist(), token)
 
 
-def _in_background(items: Iterator[_T], depth: int = 4) -> Iterator[_T]:
-    """The items of ``items``, produced by a worker thread at most ``depth`` ahead.
+def _in_order(tasks: Sequence[Callable[[], Iterator[_T]]], workers: int, depth: int = 4) -> Iterator[_T]:
+    """The items of every task, task after task, produced by ``workers`` threads.
 
-    An error in the worker is raised here; when the caller stops early (or fails), the worker
-    is stopped and joined before this generator closes.
+    Worker ``w`` runs tasks ``w``, ``w + workers``, ... in turn into a queue of its own, at most
+    ``depth`` items ahead, so the tasks' items come out in order. An error in a task is raised
+    here, when its turn comes; when the caller stops early (or fails), the workers are stopped
+    and joined before this generator closes.
     """
-    queue: Queue[tuple[bool, Any]] = Queue(maxsize=depth)
+    count = min(workers, len(tasks))
+    queues: list[Queue[tuple[int, Any]]] = [Queue(maxsize=depth) for _ in range(count)]
     stop = threading.Event()
 
-    def put(entry: tuple[bool, Any]) -> bool:
+    def put(queue: Queue[tuple[int, Any]], entry: tuple[int, Any]) -> bool:
         while not stop.is_set():
             try:
                 queue.put(entry, timeout=0.05)
@@ -229,30 +233,40 @@ def _in_background(items: Iterator[_T], depth: int = 4) -> Iterator[_T]:
             return True
         return False
 
-    def work() -> None:
-        try:
-            for item in items:
-                if not put((True, item)):
-                    return
-        except BaseException as error:  # handed to the caller, whatever it is
-            put((False, error))
-            return
-        put((False, None))
-
-    worker = threading.Thread(target=work, name="capture-window-reader", daemon=True)
-    worker.start()
-    try:
-        while True:
-            more, value = queue.get()
-            if more:
-                yield value
-            elif value is None:
+    def work(first: int) -> None:
+        queue = queues[first]
+        for task in tasks[first::count]:
+            try:
+                for item in task():
+                    if not put(queue, (_ITEM, item)):
+                        return
+            except BaseException as error:  # handed to the caller, whatever it is
+                put(queue, (_FAILED, error))
                 return
-            else:
-                raise value
+            if not put(queue, (_DONE, None)):
+                return
+
+    threads = [
+        threading.Thread(target=work, args=(w,), name=f"capture-window-reader-{w}", daemon=True)
+        for w in range(count)
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        for number in range(len(tasks)):
+            queue = queues[number % count]
+            while True:
+                kind, value = queue.get()
+                if kind == _ITEM:
+                    yield value
+                elif kind == _DONE:
+                    break
+                else:
+                    raise value
     finally:
         stop.set()
-        worker.join()
+        for thread in threads:
+            thread.join()
 
 
 class Reservoir:
