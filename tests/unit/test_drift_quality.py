@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
-import subprocess
-import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -754,21 +751,3 @@ def test_a_model_without_a_production_version_is_skipped(store: InMemoryObjectSt
     )
     assert (report.status, report.reason, report.version) == ("skipped", "no production version", None)
     assert store.json(report_key("churn", "r1"))["status"] == "skipped"
-
-
-def test_the_quality_check_imports_neither_pandas_pyarrow_nor_scikit_learn() -> None:
-    """Metrics are computed in numpy: the drift function's layer has no dataframe or estimator stack."""
-    code = (
-        "import sys\n"
-        "import mlops_core.drift.quality\n"
-        "print(sorted(m for m in ('pandas', 'pyarrow', 'sklearn', 'scipy') if m in sys.modules))\n"
-    )
-    core = Path(__file__).resolve().parents[2] / "layers" / "core" / "python"
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        env={**os.environ, "PYTHONPATH": str(core)},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert result.stdout.strip() == "[]"

@@ -5,13 +5,10 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import os
-import subprocess
 import sys
 import threading
 from collections import Counter
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -154,24 +151,6 @@ def test_the_s3_store_lists_keys_under_a_prefix() -> None:
     ]
     window = read_capture_window(store, "churn", date(2026, 11, 5), date(2026, 11, 5))
     assert tenures(window.instances) == list(range(45))
-
-
-def test_reading_and_comparing_a_window_imports_neither_pandas_nor_pyarrow() -> None:
-    """The drift check's cold start: the baseline is read, never computed, so no dataframe stack."""
-    code = (
-        "import sys\n"
-        "import mlops_core.drift_check, mlops_core.drift.window, mlops_core.object_store\n"
-        "print(sorted(m for m in ('pandas', 'pyarrow', 'sklearn', 'scipy') if m in sys.modules))\n"
-    )
-    core = Path(__file__).resolve().parents[2] / "layers" / "core" / "python"
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        env={**os.environ, "PYTHONPATH": str(core)},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert result.stdout.strip() == "[]"
 
 
 # --- reading a line's version from its first bytes -------------------------------------------
