@@ -51,9 +51,7 @@ VALIDATE_DATASET_S3_SCOPE: dict[str, frozenset[str]] = {
     "s3:ListBucket": frozenset({""}),  # the bucket ARN itself
 }
 CHECK_DRIFT_S3_SCOPE: dict[str, frozenset[str]] = {
-    "s3:GetObject": frozenset(
-        {"contracts/*", "models/*", "capture/*", "ground-truth/*", "validated/*", "reports/drift/*"}
-    ),
+    "s3:GetObject": frozenset({"contracts/*", "models/*", "capture/*", "ground-truth/*", "validated/*"}),
     "s3:ListBucket": frozenset({""}),
     "s3:PutObject": frozenset({"reports/drift/*", "reports/quality/*"}),
 }
