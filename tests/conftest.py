@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,12 @@ import pytest
 from mlops_core.contracts import DataContract, contract_from_mapping
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# Set before scikit-learn loads OpenMP. The local cloud trains models in this process; with
+# OpenMP's spinning worker threads, training next to any other busy process on a 2-core machine
+# ran about 20x slower and stretched the e2e tests past their schedules. One thread is also
+# what a 1,024 MB Lambda function has (less than one vCPU).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 CHURN_COLUMNS: list[dict[str, Any]] = [
     {
