@@ -11,6 +11,9 @@ EVIDENTLY_VENV := .venv-evidently
 EVIDENTLY_STAMP := $(EVIDENTLY_VENV)/.installed
 PIP_FLAGS := --quiet --disable-pip-version-check
 TYPED_DIRS := layers/core/python/mlops_core functions infra/mlops_cli
+# checkov (static gates) in its own venv: its dependencies clash with the dev venv's.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
 .PHONY: help dev demo test test-unit test-integration lint format build deploy bench schemas lock clean
 
@@ -21,6 +24,12 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install $(PIP_FLAGS) pip==25.3
 	$(BIN)/pip install $(PIP_FLAGS) -c requirements/constraints.txt -e '.[dev]'
+	@touch $@
+
+$(CHECKOV_STAMP): requirements/checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install $(PIP_FLAGS) pip==25.3
+	$(CHECKOV_VENV)/bin/pip install $(PIP_FLAGS) --no-deps -r requirements/checkov.txt
 	@touch $@
 
 dev: $(STAMP) ## create .venv and install the pinned dependencies
@@ -34,7 +43,7 @@ $(EVIDENTLY_STAMP): requirements/bench-evidently.txt
 demo: $(STAMP) ## the bundle in the local cloud on generated datasets
 	$(BIN)/mlops demo
 
-test: $(STAMP) ## run every test (unit, integration on moto, e2e in the local cloud, template)
+test: $(STAMP) $(CHECKOV_STAMP) ## run every test (unit, integration on moto, e2e in the local cloud, template, checkov)
 	$(BIN)/pytest -q
 
 test-unit: $(STAMP)
