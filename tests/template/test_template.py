@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cfnlint.api import lint
+from cfnlint.api import ManualArgs, lint
 
 pytestmark = pytest.mark.template
 
@@ -522,10 +522,23 @@ def test_dependency_layers_pin_every_requirement_exactly(layer_dir: str) -> None
     assert [line for line in requirements if not re.fullmatch(r"[A-Za-z0-9._-]+==[A-Za-z0-9.]+", line)] == []
 
 
+def cfn_lint(text: str) -> list[str]:
+    """cfn-lint's errors and warnings, with the serverless rules (cfn-lint-serverless) added."""
+    config = ManualArgs(regions=["eu-west-1", "us-east-1"], append_rules=["cfn_lint_serverless.rules"])
+    return [str(match) for match in lint(text, config=config) if match.rule.severity in ("error", "warning")]
+
+
 def test_cfn_lint_finds_no_errors_or_warnings() -> None:
-    matches = lint(TEMPLATE_PATH.read_text(encoding="utf-8"), regions=["eu-west-1", "us-east-1"])
-    serious = [str(match) for match in matches if match.rule.severity in ("error", "warning")]
-    assert serious == []
+    assert cfn_lint(TEMPLATE_PATH.read_text(encoding="utf-8")) == []
+
+
+def test_cfn_lint_runs_the_serverless_rules() -> None:
+    text = TEMPLATE_PATH.read_text(encoding="utf-8")
+    queue = text.index("\n  CheckDriftFailureQueue:\n")
+    skip = "      cfn-lint:\n        config:\n          ignore_checks: [ES6000]\n"
+    at = text.index(skip, queue)  # the queue's reasoned skip, taken out
+    found = cfn_lint(text[:at] + text[at + len(skip) :])
+    assert [m for m in found if "ES6000" in m and "CheckDriftFailureQueue" in m], found
 
 
 # ------------------------------------------------------------------ each check can fail
