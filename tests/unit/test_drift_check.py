@@ -99,11 +99,6 @@ def shifted(rows: int, seed: int) -> list[dict[str, Any]]:
     return table
 
 
-@pytest.fixture
-def states() -> InMemoryDriftStateStore:
-    return InMemoryDriftStateStore()
-
-
 def run(
     store: InMemoryObjectStore,
     registry: InMemoryModelRegistry,

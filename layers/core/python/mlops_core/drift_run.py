@@ -218,37 +218,10 @@ def _follow_up(
         for key in (html_key(report.model, report.run_id), html_key(report.model, "latest")):
             store.put_bytes(key, page, content_type="text/html; charset=utf-8")
         html_uri = store.uri(html_key(report.model, report.run_id))
-    check = ModelCheck(
-        model=report.model,
-        status=report.status,
-        version=report.version,
-        drift_share=report.drift_share,
-        drifted_features=report.drifted_features,
-        features={
-            name: FeatureScore(method=f.method, statistic=f.statistic, drifted=f.drifted)
-            for name, f in report.features.items()
-            if f.statistic is not None
-        },
-        confirmed=report.confirmed,
-        alert=report.alert,
-        report_uri=report_uri,
-        reason=report.reason,
-    )
+    check = _model_check(report, report_uri)
     if report.status == "skipped" or report.version is None:
         return check
-    events: list[EventDetail] = [
-        DriftChecked(
-            model=report.model,
-            version=report.version,
-            run_id=report.run_id,
-            status=report.status,
-            drift_share=report.drift_share,
-            drifted_features=report.drifted_features,
-            confirmed=report.confirmed,
-            report_uri=report_uri,
-            checked_at=report.checked_at,
-        )
-    ]
+    events: list[EventDetail] = [_checked(report, report_uri)]
     retrain_uri = why_not = None
     if report.alert:
         if report.retrain and retrain_allowed and report.dataset:
@@ -290,6 +263,45 @@ def _follow_up(
     return check.model_copy(update={"retrain_uri": retrain_uri})
 
 
+def _model_check(report: DriftReport, report_uri: str) -> ModelCheck:
+    return ModelCheck(
+        model=report.model,
+        status=report.status,
+        version=report.version,
+        drift_share=report.drift_share,
+        drifted_features=report.drifted_features,
+        features={
+            name: FeatureScore(method=f.method, statistic=f.statistic, drifted=f.drifted)
+            for name, f in report.features.items()
+            if f.statistic is not None
+        },
+        confirmed=report.confirmed,
+        alert=report.alert,
+        report_uri=report_uri,
+        reason=report.reason,
+    )
+
+
+def _checked(
+    report: DriftReport, report_uri: str, subject: Literal["traffic", "training_data"] = "traffic"
+) -> DriftChecked:
+    """``DriftChecked`` of a report with a verdict (not ``skipped``, a version)."""
+    assert report.version is not None
+    assert report.status != "skipped"
+    return DriftChecked(
+        model=report.model,
+        version=report.version,
+        run_id=report.run_id,
+        subject=subject,
+        status=report.status,
+        drift_share=report.drift_share,
+        drifted_features=report.drifted_features,
+        confirmed=report.confirmed,
+        report_uri=report_uri,
+        checked_at=report.checked_at,
+    )
+
+
 def _retrain_data(store: ObjectStore, report: DriftReport) -> tuple[str | None, str | None]:
     """The newest validated file, unless the version was trained on it (retraining would repeat it)."""
     dataset = report.dataset or ""
@@ -325,32 +337,9 @@ def run_training_data_checks(
     checks: list[ModelCheck] = []
     for report in reports:
         report_uri = store.uri(report_key(report.model, report.run_id))
-        checks.append(
-            ModelCheck(
-                model=report.model,
-                status=report.status,
-                version=report.version,
-                drift_share=report.drift_share,
-                drifted_features=report.drifted_features,
-                report_uri=report_uri,
-                reason=report.reason,
-            )
-        )
+        checks.append(_model_check(report, report_uri))
         if report.status != "skipped" and report.version is not None:
-            events.append(
-                DriftChecked(
-                    model=report.model,
-                    version=report.version,
-                    run_id=report.run_id,
-                    subject="training_data",
-                    status=report.status,
-                    drift_share=report.drift_share,
-                    drifted_features=report.drifted_features,
-                    confirmed=False,
-                    report_uri=report_uri,
-                    checked_at=report.checked_at,
-                )
-            )
+            events.append(_checked(report, report_uri, subject="training_data"))
     if events:
         publisher.publish(events)
     return checks
