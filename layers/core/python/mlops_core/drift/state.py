@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
-from mlops_core.registry.dynamodb import _attributes, _decode, _key, model_key
+from mlops_core.registry.dynamodb import decode_item, item_key, model_key, to_attributes
 
 STATE_KEY = "DRIFT"
 QUALITY_STATE_KEY = "QUALITY"
@@ -82,10 +82,10 @@ class DynamoDBDriftStateStore:
 
     def get(self, model: str) -> DriftState | None:
         response = self._client.get_item(
-            TableName=self.table_name, Key=_key(model_key(model), self.key), ConsistentRead=True
+            TableName=self.table_name, Key=item_key(model_key(model), self.key), ConsistentRead=True
         )
         item = response.get("Item")
-        return DriftState.model_validate(_decode(item)) if item else None
+        return DriftState.model_validate(decode_item(item)) if item else None
 
     def put(self, state: DriftState, *, expected_run_id: str | None) -> None:
         document = {
@@ -100,10 +100,10 @@ class DynamoDBDriftStateStore:
         else:
             condition = {
                 "ConditionExpression": "run_id = :expected",
-                "ExpressionAttributeValues": _attributes({":expected": expected_run_id}),
+                "ExpressionAttributeValues": to_attributes({":expected": expected_run_id}),
             }
         try:
-            self._client.put_item(TableName=self.table_name, Item=_attributes(document), **condition)
+            self._client.put_item(TableName=self.table_name, Item=to_attributes(document), **condition)
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
                 raise StateConflict(state.model) from error

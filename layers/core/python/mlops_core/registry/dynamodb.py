@@ -145,7 +145,7 @@ class DynamoDBModelRegistry:
             )
             counter: dict[str, Any] = {
                 "TableName": self.table_name,
-                "Key": _key(pk, META),
+                "Key": item_key(pk, META),
                 "UpdateExpression": (
                     "SET #latest = :next, #model = :model, #type = :type, #updated = :at, "
                     "#created = if_not_exists(#created, :at)"
@@ -201,7 +201,7 @@ class DynamoDBModelRegistry:
             ConsistentRead=True,
         )
         items = response.get("Items", [])
-        return ModelVersion.model_validate(_plain(_decode(items[0]))) if items else None
+        return ModelVersion.model_validate(_plain(decode_item(items[0]))) if items else None
 
     def list_versions(self, model: str) -> list[ModelVersion]:
         check_model_name(model)
@@ -220,7 +220,7 @@ class DynamoDBModelRegistry:
         }
         while True:
             response = self._client.scan(**request)
-            names.extend(str(_decode(item)["model"]) for item in response.get("Items", []))
+            names.extend(str(decode_item(item)["model"]) for item in response.get("Items", []))
             if "LastEvaluatedKey" not in response:
                 return sorted(names)
             request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
@@ -355,7 +355,7 @@ class DynamoDBModelRegistry:
                 {
                     "ConditionCheck": {
                         "TableName": self.table_name,
-                        "Key": _key(pk, version_key(pointer.version)),
+                        "Key": item_key(pk, version_key(pointer.version)),
                         "ConditionExpression": "#status = :approved",
                         "ExpressionAttributeNames": {"#status": "status"},
                         "ExpressionAttributeValues": _values({":approved": ModelStatus.APPROVED.value}),
@@ -412,9 +412,9 @@ class DynamoDBModelRegistry:
         return self._put_new(model_key(entry.model), history_key(entry.at), "history", _document(entry))
 
     def _get_item(self, pk: str, sk: str) -> dict[str, Any] | None:
-        response = self._client.get_item(TableName=self.table_name, Key=_key(pk, sk), ConsistentRead=True)
+        response = self._client.get_item(TableName=self.table_name, Key=item_key(pk, sk), ConsistentRead=True)
         item = response.get("Item")
-        return _decode(item) if item else None
+        return decode_item(item) if item else None
 
     def _query(self, model: str, prefix: str) -> Iterator[dict[str, Any]]:
         request: dict[str, Any] = {
@@ -426,7 +426,7 @@ class DynamoDBModelRegistry:
         while True:
             response = self._client.query(**request)
             for item in response.get("Items", []):
-                yield _decode(item)
+                yield decode_item(item)
             if "LastEvaluatedKey" not in response:
                 return
             request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
@@ -438,7 +438,8 @@ def _iso(moment: datetime) -> str:
     return text
 
 
-def _key(pk: str, sk: str) -> dict[str, Any]:
+def item_key(pk: str, sk: str) -> dict[str, Any]:
+    """The ``Key`` of an item of the registry table (its other items too: the drift state)."""
     return {"pk": {"S": pk}, "sk": {"S": sk}}
 
 
@@ -448,14 +449,15 @@ def _document(entity: ModelVersion | AliasPointer | HistoryEntry) -> dict[str, A
 
 
 def _item(pk: str, sk: str, item_type: str, document: Mapping[str, Any]) -> dict[str, Any]:
-    return _attributes({**document, "pk": pk, "sk": sk, "item_type": item_type})
+    return to_attributes({**document, "pk": pk, "sk": sk, "item_type": item_type})
 
 
 def _values(values: Mapping[str, Any]) -> dict[str, Any]:
-    return _attributes(values)
+    return to_attributes(values)
 
 
-def _attributes(values: Mapping[str, Any]) -> dict[str, Any]:
+def to_attributes(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Plain values as DynamoDB attribute values (floats as Decimal)."""
     return {name: _serializer.serialize(_storable(value)) for name, value in values.items()}
 
 
@@ -470,7 +472,8 @@ def _storable(value: Any) -> Any:
     return value
 
 
-def _decode(item: Mapping[str, Any]) -> dict[str, Any]:
+def decode_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    """A DynamoDB item as plain values."""
     return {name: _deserializer.deserialize(value) for name, value in item.items()}
 
 
