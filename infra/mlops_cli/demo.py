@@ -277,12 +277,12 @@ def read_alert_inbox(cloud: LocalCloud, url: str) -> list[tuple[str, str]]:
     return [(str(b.get("Subject")), str(b.get("Message"))) for b in bodies]
 
 
-def _send_batch(cloud: LocalCloud, rows: list[dict[str, object]]) -> Counter[str]:
-    """One request per 200 instances, as a batch-scoring client would send them; who answered."""
+def _send_batch(cloud: LocalCloud, rows: list[dict[str, object]], per_request: int = 200) -> Counter[str]:
+    """``per_request`` instances a request (a batch-scoring client sends 200); who answered each."""
     predict = cloud.stack.function("PredictFunction")
     served: Counter[str] = Counter()
-    for start in range(0, len(rows), 200):
-        instances = [{k: row[k] for k in FEATURES} for row in rows[start : start + 200]]
+    for start in range(0, len(rows), per_request):
+        instances = [{k: row[k] for k in FEATURES} for row in rows[start : start + per_request]]
         body = json.dumps({"instances": instances}).encode()
         event = url_event("POST", "/predict", {"content-type": "application/json"}, body, predict)
         answer = json.loads(cloud.runtime.invoke(predict, event, "live")["body"])
@@ -291,15 +291,8 @@ def _send_batch(cloud: LocalCloud, rows: list[dict[str, object]]) -> Counter[str
 
 
 def _send_traffic(cloud: LocalCloud, requests: int) -> Counter[str]:
-    predict = cloud.stack.function("PredictFunction")
-    rows = churn_table(requests, seed=99).to_pylist()
-    served: Counter[str] = Counter()
-    for row in rows:
-        body = json.dumps({"instances": [{k: row[k] for k in FEATURES}]}).encode()
-        event = url_event("POST", "/predict", {"content-type": "application/json"}, body, predict)
-        answer = json.loads(cloud.runtime.invoke(predict, event, "live")["body"])
-        served[f"{answer.get('model')} v{answer.get('version')}"] += 1
-    return served
+    """``requests`` single-instance requests, as an interactive client sends them."""
+    return _send_batch(cloud, churn_table(requests, seed=99).to_pylist(), per_request=1)
 
 
 def _shares(served: Counter[str]) -> str:

@@ -58,15 +58,6 @@ def _traffic(cloud: LocalCloud, rows: list[dict[str, Any]]) -> None:
     assert response["statusCode"] == 200, response
 
 
-def _shifted(rows: int, seed: int) -> list[dict[str, Any]]:
-    table = churn_table(rows, seed=seed).to_pylist()
-    for row in table:
-        row["monthly_charges"] += 60.0
-        row["tenure_months"] = min(600, row["tenure_months"] + 48)
-        row["plan"] = "pro"
-    return table
-
-
 def _latest(cloud: LocalCloud) -> dict[str, Any]:
     body = cloud.s3.get_object(Bucket=cloud.bucket, Key="reports/drift/churn/latest.json")["Body"].read()
     document: dict[str, Any] = json.loads(body)
@@ -88,7 +79,7 @@ def test_drifted_traffic_is_confirmed_alerted_once_and_retrained(cloud: LocalClo
     assert set(first["importance"]) == set(FEATURES)  # from v1's manifest, shown beside the drift
 
     # Then the population shifts: one drifted check is not yet an alert (2 of 3 confirm)
-    _traffic(cloud, _shifted(600, seed=31))
+    _traffic(cloud, shifted_churn_table(600, seed=31).to_pylist())
     cloud.advance(HOUR)
     second = _latest(cloud)
     assert second["status"] == "drift" and not second["confirmed"] and read_alert_inbox(cloud, inbox) == []
@@ -125,7 +116,7 @@ def test_drifted_traffic_is_confirmed_alerted_once_and_retrained(cloud: LocalClo
 
 def test_mlops_drift_run_checks_now_and_prints_each_models_verdict(cloud: LocalCloud, tmp_path: Path) -> None:
     _live_model(cloud, tmp_path)
-    _traffic(cloud, _shifted(300, seed=40))
+    _traffic(cloud, shifted_churn_table(300, seed=40).to_pylist())
     screen = io.StringIO()
 
     code = request_run(
