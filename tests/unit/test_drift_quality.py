@@ -751,3 +751,20 @@ def test_a_model_without_a_production_version_is_skipped(store: InMemoryObjectSt
     )
     assert (report.status, report.reason, report.version) == ("skipped", "no production version", None)
     assert store.json(report_key("churn", "r1"))["status"] == "skipped"
+
+
+def test_without_labels_the_capture_is_not_read() -> None:
+    store = InMemoryObjectStore()
+    put_capture(store, DAY, [("r1", 0, True, None), ("r2", 0, False, None)])
+    opened: list[str] = []
+    original = store.open
+
+    def counting_open(key: str, version_id: str | None = None) -> Any:
+        opened.append(key)
+        return original(key, version_id)
+
+    store.open = counting_open  # type: ignore[method-assign]
+    joined = join_predictions(
+        store, "churn", 1, read_ground_truth(store, "churn"), start=date(2026, 11, 18), end=date(2026, 11, 20)
+    )
+    assert opened == [] and joined.window.files == 0 and joined.joined == 0

@@ -371,7 +371,11 @@ def join_predictions(
     start: date,
     end: date,
 ) -> JoinedWindow:
-    """Match the capture records of ``version`` from ``start`` to ``end`` with the labels."""
+    """Match the capture records of ``version`` from ``start`` to ``end`` with the labels.
+
+    Without labels nothing can match, and the capture is not read at all: most models have no
+    ground truth, and the hourly drift check has just read their window.
+    """
     labels = truth.labels
     matched: set[LabelKey] = set()
     joined = JoinedWindow(
@@ -380,6 +384,8 @@ def join_predictions(
         window=QualityWindow(start=start, end=end),
         ground_truth=truth.summary(),
     )
+    if not labels:
+        return joined
     counts = {"files": 0, "records": 0, "malformed": 0, "other_versions": 0, "duplicates": 0}
     for prefix in capture_prefixes(model, start, end):
         for key in store.list_keys(prefix):
