@@ -397,9 +397,7 @@ def approve_version(
 ) -> int:
     """Approve a pending version and publish ModelApproved, so deployment follows."""
 
-    def decide(
-        target: Stack, model: str, number: int, who: str
-    ) -> tuple[ModelVersion, ModelApproved | ModelRejected]:
+    def decide(target: Stack, model: str, number: int, who: str) -> Decision:
         decided = target.registry().approve(model, number, actor=who, reason=reason)
         return decided, ModelApproved(
             model=decided.model,
@@ -434,9 +432,7 @@ def reject_version(
 ) -> int:
     """Reject a pending version (or revoke an approved one) and publish ModelRejected."""
 
-    def decide(
-        target: Stack, model: str, number: int, who: str
-    ) -> tuple[ModelVersion, ModelApproved | ModelRejected]:
+    def decide(target: Stack, model: str, number: int, who: str) -> Decision:
         decided = target.registry().reject(model, number, actor=who, reason=reason)
         return decided, ModelRejected(
             model=decided.model,
