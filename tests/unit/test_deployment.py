@@ -279,6 +279,53 @@ def test_a_repeated_approval_does_not_redeploy(rig: Rig) -> None:
     assert rig.functions.versions.keys() == versions.keys()
 
 
+class Outage(RuntimeError):
+    """An AWS call failing, or the run stopped there."""
+
+
+@pytest.mark.parametrize("failing", ["registry.promote", "publisher.publish", "store.put#2"])
+@pytest.mark.parametrize("second", [False, True])
+def test_a_one_move_rollout_stopped_after_its_record_is_finished_by_the_retry(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch, failing: str, second: bool
+) -> None:
+    # Given a first deployment (or an AllAtOnce one) whose run fails after it wrote its record
+    if second:
+        deployed(rig, "a")
+    version = approved(rig.registry, "b" if second else "a")
+    port_name, _, nth = failing.partition("#")
+    port, method = port_name.split(".")
+    original = getattr(getattr(rig, port), method)
+    calls = {"n": 0}
+
+    def fails_once(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == int(nth or 1):
+            raise Outage(f"{failing} failed")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(getattr(rig, port), method, fails_once)
+    with pytest.raises(Outage):
+        rig.start(version.version, "AllAtOnce")
+    assert rig.store.current("live").status == DeploymentStatus.IN_PROGRESS  # type: ignore[union-attr]
+
+    # When Lambda retries the same event
+    finished = rig.start(version.version, "AllAtOnce")
+
+    # Then the rollout is finished, and every record agrees with the alias
+    assert finished.status == DeploymentStatus.SUCCEEDED
+    assert rig.store.current("live") == finished
+    assert rig.live() == (finished.function_version, {})
+    production = rig.registry.alias(MODEL, "production")
+    assert production is not None
+    assert production.version == version.version
+    announced = {e.deployment_id for e in rig.publisher.published if isinstance(e, ModelDeployed)}
+    assert finished.deployment_id in announced
+    # and a retry after that changes nothing more
+    moves = list(rig.functions.moves)
+    assert rig.start(version.version, "AllAtOnce") == finished
+    assert rig.functions.moves == moves
+
+
 def test_a_duplicate_or_stale_step_delivery_changes_nothing(rig: Rig) -> None:
     deployed(rig, "a")
     v2 = approved(rig.registry, "b")

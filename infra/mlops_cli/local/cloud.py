@@ -28,6 +28,7 @@ from moto.events.models import Rule
 from mlops_cli.lambda_runtime import REPO_ROOT
 from mlops_cli.local.environment import environment
 from mlops_cli.local.event_router import Delivery, EventRouter
+from mlops_cli.local.faults import FaultInjector, faults_answered_before_moto
 from mlops_cli.local.firehose import firehose_as_aws_delivers
 from mlops_cli.local.runtime import FunctionRuntime, Invocation
 from mlops_cli.local.schedules import LocalClock, ScheduleRunner
@@ -52,6 +53,8 @@ class LocalCloud:
     router: EventRouter
     clock: LocalClock
     schedules: ScheduleRunner
+    #: AWS faults to inject into the functions' calls (none unless a test arms one).
+    faults: FaultInjector
 
     @property
     def bucket(self) -> str:
@@ -129,9 +132,11 @@ def local_cloud(
     """Start moto in this process, deploy ``template`` into it, and yield the running cloud."""
     # moto logs a warning per resource type its CloudFormation skips; stack.py covers them.
     logging.getLogger("moto").setLevel(logging.ERROR)
+    faults = FaultInjector()
     with (
         environment(LOCAL_CREDENTIALS),
         mock_aws(),
+        faults_answered_before_moto(faults),
         lambda_targets_left_to_the_router(),
         firehose_as_aws_delivers(),
         warnings.catch_warnings(),
@@ -142,9 +147,10 @@ def local_cloud(
         session = boto3.Session(region_name=REGION)
         stack = deploy(session, template, stack_name=stack_name, parameters=parameters)
         runtime = FunctionRuntime(stack, session, on_invocation=on_invocation, log_stream=log_stream)
+        faults.current_function = lambda: runtime.running
         router = EventRouter(stack, session, runtime, on_delivery=on_delivery, on_dispatch=on_dispatch)
         router.install_taps()
         clock = LocalClock(frozen_at=datetime.now(UTC))
         yield LocalCloud(
-            stack, session, runtime, router, clock, schedule_runner(session, router, runtime, clock)
+            stack, session, runtime, router, clock, schedule_runner(session, router, runtime, clock), faults
         )

@@ -24,6 +24,7 @@ from typing import Any, TextIO
 
 from mlops_cli.lambda_runtime import LocalLambdaContext
 from mlops_cli.local.environment import environment
+from mlops_cli.local.faults import InvocationCutOff
 from mlops_cli.local.stack import DeployedStack, LocalFunction
 
 Handler = Callable[[Any, LocalLambdaContext], Any]
@@ -58,6 +59,8 @@ class FunctionRuntime:
     # One invocation at a time: functions run with their environment in os.environ, which
     # the HTTP front of `mlops local up` and the event router would otherwise share.
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    #: The logical id of the function running now, for injected faults scoped to it.
+    running: str | None = None
 
     def invoke(
         self, function: LocalFunction, event: Any, qualifier: str | None = None, *, attempt: int = 1
@@ -81,6 +84,7 @@ class FunctionRuntime:
         )
         with self._lock, environment(variables), _output_to(self.log_stream):
             try:
+                self.running = function.logical_id
                 # A failing import is a failed invocation too (Runtime.ImportModuleError on Lambda).
                 handler = self._handler(function, version)
                 result = handler(event, context)
@@ -88,6 +92,13 @@ class FunctionRuntime:
                     # A thread cannot be stopped from outside; the run is judged when it ends,
                     # and counts as failed, as Lambda would have cut it off.
                     raise FunctionTimeout(f"Task timed out after {function.timeout_seconds} seconds")
+            except InvocationCutOff as cut_off:
+                # An injected stop mid-run: the handler saw nothing, as Lambda's timeout would do.
+                timeout = FunctionTimeout(f"Task timed out after {function.timeout_seconds} seconds")
+                failed = Invocation(function.logical_id, context.aws_request_id, attempt, False)
+                failed.error = str(cut_off)
+                self._record(failed)
+                raise timeout from cut_off
             except Exception as error:
                 self._record(
                     Invocation(
@@ -99,6 +110,8 @@ class FunctionRuntime:
                     )
                 )
                 raise
+            finally:
+                self.running = None
         self._record(Invocation(function.logical_id, context.aws_request_id, attempt, True, result=result))
         return result
 

@@ -209,12 +209,16 @@ def start_deployment(
     steps = parse_strategy(strategy)
     identifier = deployment_id(model, version)
     current = store.current(alias)
-    if (
-        current is not None
-        and current.deployment_id == identifier
-        and current.status in (DeploymentStatus.IN_PROGRESS, DeploymentStatus.SUCCEEDED)
-    ):
-        return current
+    if current is not None and current.deployment_id == identifier:
+        if current.status == DeploymentStatus.SUCCEEDED:
+            return current
+        if current.status == DeploymentStatus.IN_PROGRESS:
+            if current.step == 0 and _moves_at_once(current):
+                # A run stopped between its record and its success (a timeout, a failed write):
+                # the retry finishes it; every move below is idempotent.
+                functions.set_alias(current.function_version, {})
+                return _succeed(current, registry=registry, store=store, publisher=publisher, now=now)
+            return current  # a rollout in flight: its own schedule moves it on
     model_version = _approved(registry, model, version)
 
     new = functions.publish_bound_version(binding(model_version))
@@ -236,7 +240,7 @@ def start_deployment(
         started_at=now,
         updated_at=now,
     )
-    if stable is None or stable == new or len(steps) == 1:
+    if stable is None or _moves_at_once(deployment):
         # Nothing to shift from (first deployment), or all at once: one move to the new version.
         functions.set_alias(new, {})
         store.put(deployment)
@@ -307,6 +311,11 @@ def advance_deployment(
     advanced = deployment.model_copy(update={"step": step, "updated_at": now})
     store.put(advanced, DeploymentStatus.IN_PROGRESS, deployment.step)
     return advanced
+
+
+def _moves_at_once(deployment: Deployment) -> bool:
+    """Whether the deployment goes to its new version in one move (first deployment or AllAtOnce)."""
+    return deployment.previous_function_version is None or len(parse_strategy(deployment.strategy)) == 1
 
 
 def _approved(registry: ModelRegistry, model: str, version: int) -> ModelVersion:
