@@ -20,6 +20,7 @@ import pytest
 from mlops_cli.contract_store import push_contract
 from mlops_cli.local.cloud import LocalCloud, local_cloud
 from mlops_cli.local.faults import Fault, FaultKind
+from mlops_cli.local.function_urls import url_event
 from mlops_cli.local.runtime import Invocation
 from mlops_cli.sample_data import churn_table, write_csv
 from mlops_core.deployment import DeploymentStatus
@@ -33,8 +34,13 @@ KEY = "incoming/churn/2026-11.csv"
 
 
 @pytest.fixture
-def cloud() -> Iterator[LocalCloud]:
-    with local_cloud(parameters={"ApprovalMetricFloor": "0.55"}, log_stream=io.StringIO()) as running:
+def function_logs() -> io.StringIO:
+    return io.StringIO()
+
+
+@pytest.fixture
+def cloud(function_logs: io.StringIO) -> Iterator[LocalCloud]:
+    with local_cloud(parameters={"ApprovalMetricFloor": "0.55"}, log_stream=function_logs) as running:
         yield running
 
 
@@ -254,3 +260,44 @@ def test_a_rollout_stopped_half_way_is_finished_by_the_retry(
     # copy naming the same deployment, which is what consumers deduplicate on
     deployed = [e for e in _drain(cloud, bus_events) if e["detail-type"] == "ModelDeployed"]
     assert {e["detail"]["deployment_id"] for e in deployed} == {"churn-v1"}
+
+
+def _predict(cloud: LocalCloud) -> dict[str, Any]:
+    predict = cloud.stack.function("PredictFunction")
+    row = {
+        "tenure_months": 12,
+        "monthly_charges": 49.5,
+        "plan": "plus",
+        "support_tickets": 1,
+        "autopay": True,
+    }
+    body = json.dumps({"instances": [row]}).encode()
+    event = url_event("POST", "/predict", {"content-type": "application/json"}, body, predict)
+    response: dict[str, Any] = cloud.runtime.invoke(predict, event, "live")
+    return response
+
+
+def test_a_capture_stream_that_refuses_records_never_fails_a_prediction(
+    cloud: LocalCloud, tmp_path: Path, function_logs: io.StringIO
+) -> None:
+    # Given a live model, and Firehose throttling every capture predict sends
+    _upload(cloud, tmp_path, rows=800)
+    cloud.settle()
+    throttle = cloud.faults.inject(
+        Fault("firehose", "PutRecordBatch", FaultKind.THROTTLING, function="PredictFunction")
+    )
+
+    # When a client asks for a prediction
+    response = _predict(cloud)
+
+    # Then it is answered; the SDK retried the capture, then the failure was logged, not raised
+    assert response["statusCode"] == 200, response
+    assert throttle.injected > 1
+    assert "capture failed" in function_logs.getvalue()
+    assert "CapturedRecords" not in function_logs.getvalue()
+
+    # and once Firehose accepts again, the next request is captured
+    cloud.faults.clear()
+    seen = len(function_logs.getvalue())
+    assert _predict(cloud)["statusCode"] == 200
+    assert "CapturedRecords" in function_logs.getvalue()[seen:]

@@ -27,7 +27,7 @@ from moto.events.models import Rule
 
 from mlops_cli.lambda_runtime import REPO_ROOT
 from mlops_cli.local.environment import environment
-from mlops_cli.local.event_router import Delivery, EventRouter
+from mlops_cli.local.event_router import Delivery, EventRouter, taps_kept_in_memory
 from mlops_cli.local.faults import FaultInjector, faults_answered_before_moto
 from mlops_cli.local.firehose import firehose_as_aws_delivers
 from mlops_cli.local.runtime import FunctionRuntime, Invocation
@@ -138,6 +138,7 @@ def local_cloud(
         mock_aws(),
         faults_answered_before_moto(faults),
         lambda_targets_left_to_the_router(),
+        taps_kept_in_memory(),
         firehose_as_aws_delivers(),
         warnings.catch_warnings(),
     ):

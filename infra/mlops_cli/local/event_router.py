@@ -7,6 +7,10 @@ EventBridge pattern semantics of :mod:`event_patterns`, shapes the payload (Inpu
 InputPath, InputTransformer) and invokes each Lambda target asynchronously, once per
 matching rule. All wiring is read back from moto: nothing is wired by hand.
 
+The taps' queues are never read: :func:`taps_kept_in_memory` hands what moto sends them to
+an in-process inbox, because moto's SQS scans a whole queue for every message it returns
+(quadratic in a burst of hundreds of uploads).
+
 moto quirks handled here: it hands each S3 notification to the rules of every bus, and
 more than once (AWS sends it once, to the default bus), with one fixed event id; so S3
 events are routed from the default bus only, once per distinct event body.
@@ -16,9 +20,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
+from unittest.mock import patch
+
+from moto.events.models import Rule
 
 from mlops_cli.local.event_patterns import matches
 from mlops_cli.local.input_transformer import constant_input, input_path, transform
@@ -29,6 +39,53 @@ TAP_PREFIX = "mlops-local-tap"
 #: Matches every event: every event has a source.
 CATCH_ALL = {"source": [{"prefix": ""}]}
 MAX_ROUNDS = 50
+
+
+class TapInbox:
+    """What moto delivered to the tap queues, by queue name, in order."""
+
+    def __init__(self) -> None:
+        self._events: dict[str, list[dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+
+    def put(self, queue: str, event: dict[str, Any]) -> None:
+        with self._lock:
+            self._events.setdefault(queue, []).append(event)
+
+    def take(self, queue: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return self._events.pop(queue, [])
+
+
+#: moto's backends are process-wide; so is the inbox of their taps.
+TAP_INBOX = TapInbox()
+
+
+@contextmanager
+def taps_kept_in_memory(inbox: TapInbox = TAP_INBOX) -> Iterator[TapInbox]:
+    """moto's delivery to a tap queue lands in ``inbox``, exactly as the queue would hold it."""
+    original = Rule._send_to_sqs_queue
+
+    def send(rule: Rule, resource_id: str, event: dict[str, Any], group_id: str | None = None) -> None:
+        if not resource_id.startswith(TAP_PREFIX):
+            original(rule, resource_id, event, group_id)
+            return
+        # What the queue would have held: moto writes "time" as ISO 8601 on its way into SQS.
+        shaped = dict(event)
+        if "time" in shaped:
+            shaped["time"] = _iso_time(shaped["time"])
+        inbox.put(resource_id, json.loads(json.dumps(shaped)))
+
+    with patch.object(Rule, "_send_to_sqs_queue", send):
+        yield inbox
+
+
+def _iso_time(value: Any) -> Any:
+    """moto keeps an event's time as epoch seconds and writes it ISO 8601 into SQS; so do we."""
+    try:
+        return datetime.fromtimestamp(float(value), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (TypeError, ValueError):
+        return value
 
 
 @dataclass(frozen=True)
@@ -161,15 +218,9 @@ class EventRouter:
     def _drain(self) -> list[tuple[str, dict[str, Any]]]:
         events: list[tuple[str, dict[str, Any]]] = []
         for bus, url in self._taps.items():
-            while True:
-                messages = self._sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
-                if not messages:
-                    break
-                for message in messages:
-                    self._sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-                    event = json.loads(message["Body"])
-                    if self._keep(bus, event):
-                        events.append((bus, _as_aws_sends_it(event, self.stack.region)))
+            for event in TAP_INBOX.take(url.rsplit("/", 1)[-1]):
+                if self._keep(bus, event):
+                    events.append((bus, as_aws_sends_it(event, self.stack.region)))
         return events
 
     def _keep(self, bus: str, event: dict[str, Any]) -> bool:
@@ -183,7 +234,7 @@ class EventRouter:
         return True
 
 
-def _as_aws_sends_it(event: dict[str, Any], region: str) -> dict[str, Any]:
+def as_aws_sends_it(event: dict[str, Any], region: str) -> dict[str, Any]:
     """The envelope as AWS delivers it: moto leaves out "account" (and sometimes "resources")
     from PutEvents events, and names the S3 object's etag "eTag" where AWS says "etag"."""
     event.setdefault("account", ACCOUNT_ID)

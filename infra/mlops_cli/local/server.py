@@ -30,7 +30,7 @@ from mlops_cli.local.cloud import (
     schedule_runner,
 )
 from mlops_cli.local.environment import environment
-from mlops_cli.local.event_router import EventRouter
+from mlops_cli.local.event_router import EventRouter, taps_kept_in_memory
 from mlops_cli.local.firehose import firehose_as_aws_delivers
 from mlops_cli.local.function_urls import PATH_PREFIX, serve_function_urls, url_functions
 from mlops_cli.local.runtime import FunctionRuntime
@@ -68,6 +68,7 @@ def local_up(
         with (
             _pointed_at(endpoint),
             lambda_targets_left_to_the_router(),
+            taps_kept_in_memory(),
             firehose_as_aws_delivers(),
             warnings.catch_warnings(),
         ):
