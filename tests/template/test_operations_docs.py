@@ -380,5 +380,5 @@ def test_a_cost_row_that_does_not_add_up_is_reported(operations: str) -> None:
     assert broken != operations
     assert cost_errors(broken) == [
         "Lambda predict compute: 777600 × 1.33334e-05 = 10.3681, not 11.37",
-        "the rows add up to 77.30, not 76.30",
+        "the rows add up to 75.50, not 74.50",
     ]
