@@ -4,7 +4,9 @@ Two kinds of invocation: an EventBridge event (ModelApproved, DeploymentRequeste
 rollout (:func:`mlops_core.deployment.start_deployment`); a one-time EventBridge Scheduler
 schedule ``{"deployment_id": ..., "step": n}`` advances it
 (:func:`mlops_core.deployment.advance_deployment`), so no invocation waits while a canary
-bakes. A refused rollout (the version is not approved) is reported, not retried.
+bakes. A refused rollout (the version is not approved) is reported, not retried; so is a
+ModelApproved older than the version the alias runs or is rolling out (a late or repeated
+delivery), which must not take the endpoint back.
 """
 
 from __future__ import annotations
@@ -19,7 +21,13 @@ from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
 
-from mlops_core.deployment import Deployment, DeploymentRefused, advance_deployment, start_deployment
+from mlops_core.deployment import (
+    Deployment,
+    DeploymentRefused,
+    advance_deployment,
+    stale_approval,
+    start_deployment,
+)
 from mlops_core.deployment_adapters import (
     CloudWatchAlarms,
     DynamoDBDeploymentStore,
@@ -82,6 +90,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     envelope = parse(event=event, model=EventBridgeModel)
     model, version, strategy = _request(envelope)
     logger.append_keys(model=model, version=version, strategy=strategy)
+    if envelope.detail_type == ModelApproved.detail_type:
+        stale = stale_approval(model, version, store=store, alias=settings.live_alias)
+        if stale is not None:
+            logger.warning("stale approval ignored", extra={"reason": stale})
+            metrics.add_metric(name="StaleApprovalsIgnored", unit=MetricUnit.Count, value=1)
+            return {"status": "Stale", "reason": stale}
     try:
         deployment = start_deployment(model, version, strategy, alias=settings.live_alias, **ports)
     except DeploymentRefused as refusal:

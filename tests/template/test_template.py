@@ -253,6 +253,42 @@ def schedule_violations(template: Template) -> list[str]:
     return found
 
 
+def failure_queues(template: Template) -> set[str]:
+    """Every queue where undone work lands: rule and schedule DLQs, Lambda OnFailure destinations."""
+    queues: set[str] = set()
+    for rule in resources_of(template, "AWS::Events::Rule").values():
+        for target in rule["Properties"].get("Targets", []):
+            queues.update(referenced_ids(target.get("DeadLetterConfig", {}).get("Arn")))
+    for schedule in resources_of(template, "AWS::Scheduler::Schedule").values():
+        queues.update(referenced_ids(schedule["Properties"]["Target"].get("DeadLetterConfig", {}).get("Arn")))
+    for config in resources_of(template, "AWS::Lambda::EventInvokeConfig").values():
+        on_failure = config["Properties"].get("DestinationConfig", {}).get("OnFailure", {})
+        queues.update(referenced_ids(on_failure.get("Destination")))
+    return queues & set(resources_of(template, "AWS::SQS::Queue"))
+
+
+def failure_queue_alarm_violations(template: Template) -> list[str]:
+    """A message in a failure queue is work not done: an alarm tells a topic about the first one."""
+    topics = set(resources_of(template, "AWS::SNS::Topic"))
+    watched: set[str] = set()
+    for alarm in resources_of(template, "AWS::CloudWatch::Alarm").values():
+        properties = alarm["Properties"]
+        if (
+            properties.get("Namespace") == "AWS/SQS"
+            and properties.get("MetricName") == "ApproximateNumberOfMessagesVisible"
+            and properties.get("ComparisonOperator") == "GreaterThanOrEqualToThreshold"
+            and float(properties.get("Threshold", 0)) <= 1
+            and set(referenced_ids(properties.get("AlarmActions", []))) & topics
+        ):
+            for dimension in properties.get("Dimensions", []):
+                if dimension.get("Name") == "QueueName":
+                    watched.update(referenced_ids(dimension.get("Value")))
+    return [
+        f"{queue_id}: no alarm on its first message"
+        for queue_id in sorted(failure_queues(template) - watched)
+    ]
+
+
 def topic_and_alarm_violations(template: Template) -> list[str]:
     """Topics are encrypted with a key; every alarm tells a topic of the stack."""
     topics = resources_of(template, "AWS::SNS::Topic")
@@ -447,6 +483,11 @@ def test_every_topic_is_encrypted_and_every_alarm_notifies_a_topic(cloudformatio
     assert topic_and_alarm_violations(cloudformation) == []
 
 
+def test_every_failure_queue_raises_an_alarm_on_its_first_message(cloudformation: Template) -> None:
+    assert len(failure_queues(cloudformation)) == 10
+    assert failure_queue_alarm_violations(cloudformation) == []
+
+
 def test_check_drift_reads_and_writes_only_its_prefixes(cloudformation: Template) -> None:
     assert s3_scope_violations(cloudformation, f"{CHECK_DRIFT}Role", CHECK_DRIFT_S3_SCOPE) == []
 
@@ -577,6 +618,10 @@ def _drop_table_pitr(source: Template) -> None:
     del source["Resources"]["IdempotencyTable"]["Properties"]["PointInTimeRecoverySpecification"]
 
 
+def _drop_failure_queue_alarm(source: Template) -> None:
+    del source["Resources"]["ValidateDatasetFailureQueueAlarm"]
+
+
 def _validate_dataset_s3_scope(template: Template) -> list[str]:
     return s3_scope_violations(template, f"{VALIDATE_DATASET}Role", VALIDATE_DATASET_S3_SCOPE)
 
@@ -591,8 +636,22 @@ def _validate_dataset_s3_scope(template: Template) -> list[str]:
         (_drop_failure_queue_encryption, queue_violations, "ValidateDatasetFailureQueue: not encrypted"),
         (_drop_tls_policy, bucket_violations, "DataBucket: no bucket policy denies non-TLS requests"),
         (_drop_table_pitr, table_violations, "IdempotencyTable: point-in-time recovery is off"),
+        (
+            _drop_failure_queue_alarm,
+            failure_queue_alarm_violations,
+            "ValidateDatasetFailureQueue: no alarm on its first message",
+        ),
     ],
-    ids=["star-resource", "no-dlq", "wide-put", "no-invoke-config", "plain-queue", "no-tls", "no-pitr"],
+    ids=[
+        "star-resource",
+        "no-dlq",
+        "wide-put",
+        "no-invoke-config",
+        "plain-queue",
+        "no-tls",
+        "no-pitr",
+        "unwatched-queue",
+    ],
 )
 def test_check_reports_a_template_that_breaks_its_rule(
     mutated_cloudformation: Callable[[Callable[[Template], None]], Template],

@@ -16,6 +16,7 @@ from mlops_core.deployment import (
     advance_deployment,
     deployment_id,
     parse_strategy,
+    stale_approval,
     start_deployment,
 )
 from mlops_core.deployment_adapters import (
@@ -324,6 +325,35 @@ def test_a_one_move_rollout_stopped_after_its_record_is_finished_by_the_retry(
     moves = list(rig.functions.moves)
     assert rig.start(version.version, "AllAtOnce") == finished
     assert rig.functions.moves == moves
+
+
+@pytest.mark.parametrize("newer_is", ["live", "rolling out"])
+def test_an_approval_older_than_what_the_alias_runs_is_stale(rig: Rig, newer_is: str) -> None:
+    v1 = approved(rig.registry, "a")
+    rig.start(v1.version, "AllAtOnce")
+    v2 = approved(rig.registry, "b")
+    rig.start(v2.version, "AllAtOnce" if newer_is == "live" else "Canary10Percent5Minutes")
+
+    reason = stale_approval(MODEL, v1.version, store=rig.store)
+
+    assert reason is not None
+    assert f"older than version {v2.version}" in reason
+    assert f"mlops models promote {MODEL}:{v1.version}" in reason
+
+
+def test_an_approval_of_the_newest_version_or_after_a_rollback_is_not_stale(rig: Rig) -> None:
+    v1 = approved(rig.registry, "a")
+    assert stale_approval(MODEL, v1.version, store=rig.store) is None  # nothing deployed yet
+    rig.start(v1.version, "AllAtOnce")
+    v2 = approved(rig.registry, "b")
+    assert stale_approval(MODEL, v2.version, store=rig.store) is None  # newer than live
+    assert stale_approval(MODEL, v1.version, store=rig.store) is None  # the one live: a repeat
+    rig.start(v2.version, "Canary10Percent5Minutes")
+    rig.alarms.fire(rig.store.current("live").alarms[0])  # type: ignore[union-attr]
+    rig.fire()  # v2 rolled back
+    assert rig.store.current("live").status == DeploymentStatus.ROLLED_BACK  # type: ignore[union-attr]
+    assert stale_approval(MODEL, v1.version, store=rig.store) is None
+    assert stale_approval("other-model", 1, store=rig.store) is None
 
 
 def test_a_duplicate_or_stale_step_delivery_changes_nothing(rig: Rig) -> None:

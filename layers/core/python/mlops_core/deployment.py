@@ -186,6 +186,31 @@ def binding(version: ModelVersion) -> dict[str, str]:
     }
 
 
+def stale_approval(
+    model: str, version: int, *, store: DeploymentStore, alias: str = LIVE_ALIAS
+) -> str | None:
+    """Why an approval of ``version`` arrives too late to deploy, or None if it does not.
+
+    EventBridge delivers at least once and in no promised order: a ModelApproved held up or
+    redelivered after a newer version of the model went live (or started rolling out) must
+    not take the endpoint back. Going back on purpose is ``mlops models promote``
+    (DeploymentRequested), which is never judged stale.
+    """
+    current = store.current(alias)
+    if (
+        current is None
+        or current.model != model
+        or current.model_version <= version
+        or current.status not in (DeploymentStatus.IN_PROGRESS, DeploymentStatus.SUCCEEDED)
+    ):
+        return None
+    return (
+        f"the approval of {model!r} version {version} is older than version {current.model_version}, "
+        f"which is {current.status} on the {alias!r} alias; to go back to version {version} on "
+        f"purpose, run `mlops models promote {model}:{version}`"
+    )
+
+
 def start_deployment(
     model: str,
     version: int,
