@@ -17,6 +17,7 @@ import traceback
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, redirect_stdout
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import ModuleType
@@ -28,6 +29,9 @@ from mlops_cli.local.faults import InvocationCutOff
 from mlops_cli.local.stack import DeployedStack, LocalFunction
 
 Handler = Callable[[Any, LocalLambdaContext], Any]
+
+#: The logical id of the function running in this thread, for tools that watch its AWS calls.
+RUNNING_FUNCTION: ContextVar[str | None] = ContextVar("running_function", default=None)
 
 
 class FunctionTimeout(RuntimeError):
@@ -83,6 +87,7 @@ class FunctionRuntime:
             function, self.stack.region, version
         )
         with self._lock, environment(variables), _output_to(self.log_stream):
+            running = RUNNING_FUNCTION.set(function.logical_id)
             try:
                 self.running = function.logical_id
                 # A failing import is a failed invocation too (Runtime.ImportModuleError on Lambda).
@@ -112,6 +117,7 @@ class FunctionRuntime:
                 raise
             finally:
                 self.running = None
+                RUNNING_FUNCTION.reset(running)
         self._record(Invocation(function.logical_id, context.aws_request_id, attempt, True, result=result))
         return result
 
