@@ -165,8 +165,10 @@ def _peek_table(queue: StackQueue, outcomes: list[ReplayOutcome]) -> Table:
     for outcome in outcomes:
         delivery = outcome.delivery
         if delivery is None:
-            table.add_row(outcome.message_id[:8], "-", "[yellow]unreadable[/]", "-", "-", "-", "-", "-", "")
-            table.add_row("", "", "", "", "", "", "", escape(outcome.detail), "")
+            reason = escape(outcome.detail.removeprefix("unreadable: "))
+            table.add_row(
+                outcome.message_id[:8], "-", "[yellow]unreadable[/]", "-", "-", "-", "-", reason, "-"
+            )
             continue
         error = ": ".join(part for part in (delivery.error_type, delivery.error_message) if part)
         table.add_row(
