@@ -29,7 +29,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from .failures import (
-    FailureQueue,
     Invoker,
     ReplayOutcome,
     ReplayStatus,
@@ -198,13 +197,11 @@ def replay_failures(
     limit: int | None = None,
     dry_run: bool = False,
     invoke: Invoker | None = None,
-    failure_queue: Callable[[Any, str], FailureQueue] | None = None,
     errors: Console | None = None,
 ) -> int:
     """Replay the messages of one failure queue; exit 1 when any stays in it.
 
-    ``invoke`` hands a delivery to its function (default: Lambda's Invoke API, asynchronous);
-    ``failure_queue`` builds the queue port from an SQS client and a URL (default: SQS itself).
+    ``invoke`` hands a delivery to its function (default: Lambda's Invoke API, asynchronous).
     """
     err = errors or console
 
@@ -213,7 +210,7 @@ def replay_failures(
             raise FailuresUsageError(f"--max {limit}: replay at least one message")
         target = find_queue(stack_queues(session, stack, endpoint_url), queue, stack)
         sqs = session.client("sqs", endpoint_url=endpoint_url)
-        port = (failure_queue or SqsFailureQueue)(sqs, target.url)
+        port = SqsFailureQueue(sqs, target.url)
         if dry_run:
             outcomes = replay_queue(port, _dry_run_invoker, limit=limit, dry_run=True)
         else:

@@ -217,6 +217,18 @@ def test_replay_through_lambdas_api_against_mlops_local_up(
         assert _eventually(lambda: len(keys(s3, bucket, "validated/churn/")) == 1)
         assert depth(sqs, failure_queue) == (0, 0)
 
+        # The same API answers synchronous invocations and dry runs of the stack's functions.
+        lambdas = session.client("lambda", endpoint_url=endpoint)
+        function = outputs["ValidateDatasetFunctionName"]
+        sample = (REPO_ROOT / "infra/events/samples/validate_dataset.object-created.json").read_bytes()
+        answer = lambdas.invoke(FunctionName=function, Payload=sample)
+        assert answer["StatusCode"] == 200 and "FunctionError" not in answer
+        assert json.loads(answer["Payload"].read())["ignored"] is True  # the sample's bucket is not ours
+        failed = lambdas.invoke(FunctionName=function, Payload=b"{}")
+        assert failed["FunctionError"] == "Unhandled"
+        assert json.loads(failed["Payload"].read())["errorType"] == "ValidationError"
+        assert lambdas.invoke(FunctionName=function, InvocationType="DryRun")["StatusCode"] == 204
+
 
 def _eventually(check: Any, seconds: float = 60) -> bool:
     deadline = time.monotonic() + seconds

@@ -13,13 +13,16 @@ import pytest
 from mlops_cli.failures import (
     FailedDelivery,
     FailureKind,
+    InvocationRefused,
     QueueMessage,
     ReplayStatus,
     UnreadableMessage,
+    lambda_invoker,
     parse_failure,
     peek_queue,
     replay_queue,
 )
+from mlops_cli.main import main
 
 from ..conftest import REPO_ROOT
 
@@ -310,3 +313,47 @@ def test_peek_reads_every_message_once_and_makes_each_visible_again() -> None:
     assert [o.message_id for o in outcomes] == [m.message_id for m in messages]
     assert all(o.status == ReplayStatus.WOULD_REPLAY for o in outcomes)
     assert queue.deleted == [] and queue.hidden == set()
+
+
+# --- the invoker and the command line ------------------------------------------------------------
+
+
+@dataclass
+class FakeLambda:
+    status: int = 202
+    requests: list[dict[str, Any]] = field(default_factory=list)
+
+    def invoke(self, **request: Any) -> dict[str, Any]:
+        self.requests.append(request)
+        return {"StatusCode": self.status}
+
+
+def test_the_lambda_invoker_invokes_asynchronously_with_the_payload_and_the_numbered_version() -> None:
+    raw = sqs_message("lambda-on-failure")
+    body = json.loads(raw["Body"])
+    body["responseContext"]["executedVersion"] = "4"
+    raw["Body"] = json.dumps(body)
+    delivery = parse_failure(QueueMessage.from_sqs(raw))
+    client = FakeLambda()
+
+    lambda_invoker(client)(delivery)
+
+    [request] = client.requests
+    assert request["FunctionName"] == VALIDATE_ARN
+    assert (request["InvocationType"], request["Qualifier"]) == ("Event", "4")
+    assert json.loads(request["Payload"]) == body["requestPayload"]
+
+
+def test_an_invocation_lambda_does_not_accept_raises() -> None:
+    delivery = parse_failure(message("eventbridge-dlq"))
+
+    with pytest.raises(InvocationRefused, match="Lambda answered 200 instead of 202"):
+        lambda_invoker(FakeLambda(status=200))(delivery)
+
+
+def test_replay_without_a_queue_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["failures", "replay", "--dry-run"])
+
+    assert exit_.value.code == 2
+    assert "the following arguments are required: --queue" in capsys.readouterr().err

@@ -126,6 +126,9 @@ def _print_welcome(console: Console, stack: DeployedStack, endpoint: str, urls: 
     console.print(
         f"  aws --endpoint-url {endpoint} --region {REGION} s3 cp churn.csv s3://{bucket}/incoming/churn/"
     )
+    console.print(
+        f"  mlops failures list --endpoint-url {endpoint}   (what failed; replay it with failures replay)"
+    )
     for name in sorted(url_functions(stack)):
         console.print(f"  curl {urls}{PATH_PREFIX}{name}/health   (function URL of {name})")
     console.print("function logs follow; Ctrl-C stops.")
