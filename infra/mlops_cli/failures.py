@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -138,9 +138,8 @@ class FailedDelivery(BaseModel):
         payload = self.payload
         if isinstance(payload, dict) and "detail-type" in payload:
             detail = payload.get("detail")
-            key = None
-            if isinstance(detail, dict) and isinstance(detail.get("object"), dict):
-                key = detail["object"].get("key")  # type: ignore[union-attr]
+            uploaded = detail.get("object") if isinstance(detail, dict) else None
+            key = uploaded.get("key") if isinstance(uploaded, dict) else None
             return f"{payload['detail-type']}" + (f" {key}" if key else "")
         text = json.dumps(payload, sort_keys=True)
         return text if len(text) <= 60 else text[:57] + "..."
@@ -397,16 +396,12 @@ class _Walk:
     def hold(self, message: QueueMessage) -> None:
         self.held[message.message_id] = message
 
-    def release_all(self) -> list[str]:
-        """Make every held message visible again; the ids whose release failed (they reappear later)."""
-        failed = []
+    def release_all(self) -> None:
+        """Make every held message visible again (one that cannot be reappears after its timeout)."""
         for message in self.held.values():
-            try:
+            with suppress(Exception):
                 self.queue.release(message)
-            except Exception:  # the visibility timeout brings it back anyway
-                failed.append(message.message_id)
         self.held.clear()
-        return failed
 
 
 @contextmanager
