@@ -20,6 +20,7 @@ from mlops_core.contracts import ContractError, DataContract, load_contract
 from mlops_core.validation import ValidationReport, validate_file
 
 from .drift_cli import add_drift_parser
+from .failures_cli import add_failures_parser
 from .models_cli import add_models_parser
 from .report_view import render_contract, render_report
 from .status_cli import add_status_parser
@@ -98,6 +99,7 @@ def _parser() -> argparse.ArgumentParser:
     add_models_parser(commands)  # mlops models list | show | approve | ... (models_cli.py)
     add_status_parser(commands)  # mlops status (status_cli.py)
     add_drift_parser(commands)  # mlops drift baseline | check | report (drift_cli.py)
+    add_failures_parser(commands)  # mlops failures list | replay (failures_cli.py)
     return parser
 
 

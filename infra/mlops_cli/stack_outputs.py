@@ -44,6 +44,19 @@ class MissingOutput(StackError):
 
 def stack_outputs(session: Any, stack_name: str, *, endpoint_url: str | None = None) -> dict[str, str]:
     """``{OutputKey: OutputValue}`` of ``stack_name``, or :class:`StackNotFound` naming it and the region."""
+    return {str(o["OutputKey"]): str(o["OutputValue"]) for o in _describe(session, stack_name, endpoint_url)}
+
+
+def output_descriptions(session: Any, stack_name: str, *, endpoint_url: str | None = None) -> dict[str, str]:
+    """``{OutputKey: Description}`` of the outputs that have one (what an output's resource is for)."""
+    return {
+        str(o["OutputKey"]): str(o["Description"])
+        for o in _describe(session, stack_name, endpoint_url)
+        if o.get("Description")
+    }
+
+
+def _describe(session: Any, stack_name: str, endpoint_url: str | None) -> list[dict[str, Any]]:
     client = session.client("cloudformation", endpoint_url=endpoint_url)
     region = client.meta.region_name
     try:
@@ -56,7 +69,8 @@ def stack_outputs(session: Any, stack_name: str, *, endpoint_url: str | None = N
     stacks = response.get("Stacks") or []
     if not stacks:
         raise StackNotFound(stack_name, region, endpoint_url)
-    return {str(o["OutputKey"]): str(o["OutputValue"]) for o in stacks[0].get("Outputs", [])}
+    outputs: list[dict[str, Any]] = stacks[0].get("Outputs", [])
+    return outputs
 
 
 def require_outputs(outputs: dict[str, str], stack_name: str, *keys: str) -> list[str]:

@@ -178,7 +178,7 @@ class EventRouter:
             self.on_dispatch(Delivery(bus, rule["Name"], arn, str(event.get("detail-type")), ok=None))
         function = self.stack.function_by_arn(arn)
         if function is None:
-            self._dead_letter(target, event, f"no function {arn} in the local stack")
+            self._dead_letter(rule, target, event, f"no function {arn} in the local stack")
             ok = False
         else:
             ok = self.runtime.invoke_async(function, payload)
@@ -193,8 +193,10 @@ class EventRouter:
         body = payload if isinstance(payload, str) else json.dumps(payload)
         self._sqs.send_message(QueueUrl=url, MessageBody=body)
 
-    def _dead_letter(self, target: dict[str, Any], event: dict[str, Any], reason: str) -> None:
-        """A delivery EventBridge could not make goes to the target's DLQ, as on AWS."""
+    def _dead_letter(
+        self, rule: dict[str, Any], target: dict[str, Any], event: dict[str, Any], reason: str
+    ) -> None:
+        """A delivery EventBridge could not make goes to the target's DLQ, with AWS's attributes."""
         dead_letter = target.get("DeadLetterConfig", {}).get("Arn")
         if not dead_letter:
             return
@@ -205,7 +207,9 @@ class EventRouter:
             MessageAttributes={
                 "ERROR_CODE": {"DataType": "String", "StringValue": "ResourceNotFoundException"},
                 "ERROR_MESSAGE": {"DataType": "String", "StringValue": reason},
-                "RULE_ARN": {"DataType": "String", "StringValue": str(target.get("Arn"))},
+                "RULE_ARN": {"DataType": "String", "StringValue": str(rule.get("Arn"))},
+                "TARGET_ARN": {"DataType": "String", "StringValue": str(target.get("Arn"))},
+                "RETRY_ATTEMPTS": {"DataType": "String", "StringValue": "0"},
             },
         )
 

@@ -121,13 +121,13 @@ class FunctionRuntime:
         self._record(Invocation(function.logical_id, context.aws_request_id, attempt, True, result=result))
         return result
 
-    def invoke_async(self, function: LocalFunction, event: Any) -> bool:
+    def invoke_async(self, function: LocalFunction, event: Any, qualifier: str | None = None) -> bool:
         """An asynchronous (event) invocation: retried, then sent to OnFailure. True if it succeeded."""
         attempts = 1 + function.async_config.maximum_retry_attempts
         failure: BaseException | None = None
         for attempt in range(1, attempts + 1):
             try:
-                self.invoke(function, event, attempt=attempt)
+                self.invoke(function, event, qualifier, attempt=attempt)
                 return True
             except Exception as error:
                 failure = error

@@ -2,7 +2,9 @@
 
 The stack is deployed into a moto server running in this process, so the AWS CLI, boto3
 or any SDK can talk to it (``--endpoint-url http://127.0.0.1:4566``). The router polls
-the taps and runs the functions here; their logs stream to the terminal. Ctrl-C (or
+the taps and runs the functions here; their logs stream to the terminal. Lambda Invoke of
+a stack function is answered by the same runtime (:mod:`lambda_invoke`), not by moto's
+Docker. Ctrl-C (or
 ``stop``) shuts it all down.
 """
 
@@ -33,6 +35,7 @@ from mlops_cli.local.environment import environment
 from mlops_cli.local.event_router import EventRouter, taps_kept_in_memory
 from mlops_cli.local.firehose import firehose_as_aws_delivers
 from mlops_cli.local.function_urls import PATH_PREFIX, serve_function_urls, url_functions
+from mlops_cli.local.lambda_invoke import PendingInvocations, invocations_run_here
 from mlops_cli.local.runtime import FunctionRuntime
 from mlops_cli.local.schedules import LocalClock
 from mlops_cli.local.stack import DeployedStack, deploy
@@ -81,14 +84,18 @@ def local_up(
             schedules = schedule_runner(session, router, runtime, LocalClock())  # real time
             urls_at = urls_port if urls_port is not None else port + 1
             urls = serve_function_urls(stack, runtime.invoke, HOST, urls_at)
+            # Lambda Invoke of a stack function (mlops failures replay, aws lambda invoke) runs here.
+            pending = PendingInvocations()
             _print_welcome(console, stack, endpoint, f"http://{HOST}:{urls_at}")
             if ready is not None:
                 ready.set()
             try:
-                while not stop.is_set():
-                    schedules.tick()
-                    router.pump()
-                    stop.wait(POLL_SECONDS)
+                with invocations_run_here(stack, runtime, pending):
+                    while not stop.is_set():
+                        schedules.tick()
+                        pending.run(runtime)
+                        router.pump()
+                        stop.wait(POLL_SECONDS)
             except KeyboardInterrupt:
                 console.print("\nstopping the local cloud")
             finally:
@@ -119,6 +126,9 @@ def _print_welcome(console: Console, stack: DeployedStack, endpoint: str, urls: 
     )
     console.print(
         f"  aws --endpoint-url {endpoint} --region {REGION} s3 cp churn.csv s3://{bucket}/incoming/churn/"
+    )
+    console.print(
+        f"  mlops failures list --endpoint-url {endpoint}   (what failed; replay it with failures replay)"
     )
     for name in sorted(url_functions(stack)):
         console.print(f"  curl {urls}{PATH_PREFIX}{name}/health   (function URL of {name})")
