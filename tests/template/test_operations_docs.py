@@ -32,10 +32,6 @@ ALARMS_SECTION = "Alarms"
 QUEUES_SECTION = "Failure queues and replay"
 IAM_SECTION = "IAM: who may do what, and why"
 COST_SECTION = "The estimate"
-# `mlops failures list | replay` is built on its own branch; operations.md documents it already,
-# in the block marked "mlops failures". Take it out of this set once the parser has it
-# (test_every_pending_command_is_still_needed says when).
-PENDING_COMMANDS = frozenset({"failures"})
 # How the per-version alarms are named, from the code that names them.
 RUNTIME_ALARMS = CloudWatchAlarms(None, "<PredictFunction>").names_for("<N>")
 
@@ -177,14 +173,10 @@ def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.Argument
     return {}
 
 
-def unknown_commands(
-    commands: list[list[str]], parser: argparse.ArgumentParser, pending: frozenset[str] = PENDING_COMMANDS
-) -> list[str]:
-    """Commands, subcommands and options the parser does not have (pending commands excepted)."""
+def unknown_commands(commands: list[list[str]], parser: argparse.ArgumentParser) -> list[str]:
+    """Commands, subcommands and options the parser does not have."""
     problems: list[str] = []
     for words in commands:
-        if words and words[0] in pending:
-            continue
         current, path = parser, ["mlops"]
         rest = list(words)
         while (choices := _subcommands(current)) and rest and not rest[0].startswith("-"):
@@ -203,22 +195,6 @@ def unknown_commands(
                 for word in rest
                 if word.startswith("--") and word.split("=")[0] not in options
             ]
-    return problems
-
-
-def unneeded_pending(
-    parser: argparse.ArgumentParser, documented: list[list[str]], pending: frozenset[str] = PENDING_COMMANDS
-) -> list[str]:
-    """Pending commands the parser has by now, or that no page uses any more."""
-    problems = [
-        f"mlops {name} is in the parser: take it out of PENDING_COMMANDS"
-        for name in sorted(pending)
-        if name in _subcommands(parser)
-    ]
-    used = {words[0] for words in documented if words}
-    problems += [
-        f"mlops {name} is in no page: take it out of PENDING_COMMANDS" for name in sorted(pending - used)
-    ]
     return problems
 
 
@@ -299,11 +275,6 @@ def test_every_mlops_command_in_the_pages_exists(operations: str, security: str)
     assert unknown_commands(commands, _parser()) == []
 
 
-def test_every_pending_command_is_still_needed(operations: str, security: str) -> None:
-    documented = mlops_commands(operations) + mlops_commands(security)
-    assert unneeded_pending(_parser(), documented) == []
-
-
 def test_the_cost_table_adds_up(operations: str) -> None:
     assert cost_errors(operations) == []
 
@@ -356,33 +327,19 @@ def test_commands_and_options_the_parser_lacks_are_reported() -> None:
             "mlops models promote churn:2 --fast | tee log",
             "mlops nosuch",
             "mlops failures replay --queue Q --dry-run",
+            "mlops failures replay --queue Q --all",
             "```",
             "Not code: mlops models undo.",
         ]
     )
     # When the commands are checked against the parser
     problems = unknown_commands(mlops_commands(page), _parser())
-    # Then each made-up one is named; the real and the pending ones pass, prose is not read
+    # Then each made-up one is named; the real ones pass, prose is not read
     assert problems == [
         "mlops models has no command 'undo' (mlops models undo churn --reason \"x\")",
         "mlops models promote has no option --fast",
         "mlops has no command 'nosuch' (mlops nosuch)",
-    ]
-
-
-def test_a_pending_command_the_parser_has_is_reported() -> None:
-    # Given a parser that has grown the pending command
-    parser = _parser()
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            action.add_parser("failures")
-    documented = [["failures", "replay"]]
-    # Then the allowance is reported as no longer needed, and an unused one too
-    assert unneeded_pending(parser, documented) == [
-        "mlops failures is in the parser: take it out of PENDING_COMMANDS"
-    ]
-    assert unneeded_pending(_parser(), []) == [
-        "mlops failures is in no page: take it out of PENDING_COMMANDS"
+        "mlops failures replay has no option --all",
     ]
 
 
