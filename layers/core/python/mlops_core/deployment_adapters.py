@@ -65,7 +65,9 @@ class LambdaFunctionVersions:
         )
         # function_updated polls GetFunctionConfiguration, which the role has (the _v2 waiter
         # polls GetFunction, which it does not need).
-        self._client.get_waiter("function_updated").wait(FunctionName=self.function_name, WaiterConfig=self._wait)
+        self._client.get_waiter("function_updated").wait(
+            FunctionName=self.function_name, WaiterConfig=self._wait
+        )
         # The revision is read once the update has finished (it changes when the update completes)
         # and must still hold what we wrote; publishing that revision then fails on any later change.
         settled = self._client.get_function_configuration(FunctionName=self.function_name)
