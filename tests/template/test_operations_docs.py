@@ -252,7 +252,7 @@ def test_the_template_has_what_the_checks_look_for(cloudformation: Template) -> 
     # A check that finds nothing to check would pass on anything.
     assert len(alarm_names(cloudformation)) >= 5
     assert len(failure_queues(cloudformation)) == 10
-    assert {"DeploySchedulerRole", "CaptureStreamRole", "CheckDriftFunctionScheduledRole"} <= (
+    assert {"DeploySchedulerRole", "CaptureStreamRole", "DriftSchedulerRole"} <= (
         functions_and_roles(cloudformation)
     )
 

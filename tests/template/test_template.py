@@ -289,6 +289,25 @@ def failure_queue_alarm_violations(template: Template) -> list[str]:
     ]
 
 
+# Lambda assumes a function's role for that function only; other services act for many
+# accounts, so their trust names ours (the confused-deputy guard).
+_ACCOUNT_KEYS = ("aws:SourceAccount", "aws:SourceArn", "sts:ExternalId")
+
+
+def service_trust_violations(template: Template) -> list[str]:
+    """Roles a service other than Lambda assumes must limit the trust to this account."""
+    found = []
+    for role_id, role in resources_of(template, "AWS::IAM::Role").items():
+        for statement in as_list(role["Properties"]["AssumeRolePolicyDocument"]["Statement"]):
+            services = as_list(statement.get("Principal", {}).get("Service"))
+            if not services or services == ["lambda.amazonaws.com"]:
+                continue
+            keys = {key for condition in statement.get("Condition", {}).values() for key in condition}
+            if not keys & set(_ACCOUNT_KEYS):
+                found.append(f"{role_id}: {', '.join(services)} may assume it for any account")
+    return found
+
+
 def topic_and_alarm_violations(template: Template) -> list[str]:
     """Topics are encrypted with a key; every alarm tells a topic of the stack."""
     topics = resources_of(template, "AWS::SNS::Topic")
@@ -483,6 +502,10 @@ def test_every_topic_is_encrypted_and_every_alarm_notifies_a_topic(cloudformatio
     assert topic_and_alarm_violations(cloudformation) == []
 
 
+def test_every_role_a_service_assumes_is_limited_to_this_account(cloudformation: Template) -> None:
+    assert service_trust_violations(cloudformation) == []
+
+
 def test_every_failure_queue_raises_an_alarm_on_its_first_message(cloudformation: Template) -> None:
     assert len(failure_queues(cloudformation)) == 10
     assert failure_queue_alarm_violations(cloudformation) == []
@@ -618,6 +641,12 @@ def _drop_table_pitr(source: Template) -> None:
     del source["Resources"]["IdempotencyTable"]["Properties"]["PointInTimeRecoverySpecification"]
 
 
+def _drop_scheduler_trust_condition(source: Template) -> None:
+    del source["Resources"]["DriftSchedulerRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0][
+        "Condition"
+    ]
+
+
 def _drop_failure_queue_alarm(source: Template) -> None:
     del source["Resources"]["ValidateDatasetFailureQueueAlarm"]
 
@@ -641,6 +670,11 @@ def _validate_dataset_s3_scope(template: Template) -> list[str]:
             failure_queue_alarm_violations,
             "ValidateDatasetFailureQueue: no alarm on its first message",
         ),
+        (
+            _drop_scheduler_trust_condition,
+            service_trust_violations,
+            "DriftSchedulerRole: scheduler.amazonaws.com may assume it for any account",
+        ),
     ],
     ids=[
         "star-resource",
@@ -651,6 +685,7 @@ def _validate_dataset_s3_scope(template: Template) -> list[str]:
         "no-tls",
         "no-pitr",
         "unwatched-queue",
+        "open-trust",
     ],
 )
 def test_check_reports_a_template_that_breaks_its_rule(
