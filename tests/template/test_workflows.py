@@ -1,11 +1,14 @@
 """The GitHub workflows: make targets that exist, samconfig environments that exist, OIDC only,
-production after staging and behind its environment, pinned actions, limits on every job.
+production after staging and behind its environment, pinned actions, limits on every job, and
+GitHub's own workflow schema (check-jsonschema's vendored copy, offline).
 
 Each rule is shown to fail on a broken copy of the real workflow file, written to tmp_path.
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +22,7 @@ pytestmark = pytest.mark.template
 
 WORKFLOWS = REPO_ROOT / ".github" / "workflows"
 WORKFLOW_FILES = sorted(WORKFLOWS.glob("*.yml"))
+CHECK_JSONSCHEMA = Path(sys.executable).parent / "check-jsonschema"
 TARGETS = makefile_targets((REPO_ROOT / "Makefile").read_text())
 CONFIG_ENVS = {
     name
@@ -195,3 +199,24 @@ def test_a_deploy_job_without_a_concurrency_group_is_reported(
 def test_a_workflow_without_default_permissions_is_reported(broken: Callable[[str, str, str], Path]) -> None:
     path = broken("ci.yml", "permissions: {}\n", "")
     assert problems_of(path) == ["the workflow sets no default `permissions` (it would get the repository's)"]
+
+
+def schema_errors(*paths: Path) -> subprocess.CompletedProcess[str]:
+    """check-jsonschema against GitHub's workflow schema, as vendored in the pinned release."""
+    command = [str(CHECK_JSONSCHEMA), "--builtin-schema", "vendor.github-workflows", *map(str, paths)]
+    return subprocess.run(command, capture_output=True, text=True, check=False, timeout=120)
+
+
+def test_the_workflows_match_githubs_workflow_schema() -> None:
+    result = schema_errors(*WORKFLOW_FILES)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_workflow_that_breaks_the_schema_is_reported(broken: Callable[[str, str, str], Path]) -> None:
+    # Given a permission GitHub does not know (a typo the rules above would not catch)
+    path = broken("deploy.yml", "id-token: write", "id-token: writ")
+
+    # Then the schema check fails on the job that has it
+    result = schema_errors(path)
+    assert result.returncode == 1
+    assert "$.jobs.staging" in result.stdout
