@@ -15,7 +15,7 @@ TYPED_DIRS := layers/core/python/mlops_core functions infra/mlops_cli
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: help dev demo test test-unit test-integration lint format build deploy bench schemas lock clean
+.PHONY: help dev demo test test-unit test-integration lint format build deploy deploy-built smoke bench schemas lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -64,12 +64,23 @@ format: $(STAMP)
 schemas: $(STAMP) ## regenerate the event JSON Schemas in infra/events/schemas
 	$(BIN)/python -m mlops_cli.schemas --write
 
-build: ## sam build for arm64 Lambda, then check the 250 MB size budget
+build: $(STAMP) ## sam build for arm64 Lambda, then check the 250 MB size budget
 	bash infra/scripts/sam.sh build
 	$(BIN)/python infra/scripts/size_budget.py
 
 deploy: build ## sam deploy with samconfig.toml (ENV=default|staging|prod)
 	bash infra/scripts/sam.sh deploy --config-env $(or $(ENV),default)
+
+# CI builds once and deploys that build to every stage: no second `sam build` here.
+deploy-built: ## sam deploy of the existing .aws-sam/build, not rebuilt (ENV=default|staging|prod)
+	@test -f .aws-sam/build/template.yaml || { echo "make deploy-built: no .aws-sam/build/template.yaml; run make build first" >&2; exit 2; }
+	bash infra/scripts/sam.sh deploy --config-env $(or $(ENV),default)
+
+# Post-deploy checks against a real stack (tests/smoke; `make test` never collects them).
+# MARK selects, e.g. MARK='not uploads' for the read-only checks.
+smoke: $(STAMP) ## check a deployed stack: outputs, data gate, predict URL, alarms (STACK=<stack name>)
+	@test -n "$(STACK)" || { echo "make smoke: name the deployed stack, e.g. make smoke STACK=mlops-bundle-staging" >&2; exit 2; }
+	MLOPS_SMOKE_STACK=$(STACK) $(BIN)/pytest -q -p no:cacheprovider tests/smoke $(if $(MARK),-m "$(MARK)")
 
 bench: $(STAMP) $(EVIDENTLY_STAMP) ## benchmarks (not in CI); see docs/benchmarks.md
 	$(BIN)/pip install $(PIP_FLAGS) -c requirements/constraints.txt -r requirements/bench.txt

@@ -12,12 +12,39 @@ import pytest
 from mlops_core.contracts import DataContract, contract_from_mapping
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+SMOKE_DIR = REPO_ROOT / "tests" / "smoke"
+SMOKE_STACK_VARIABLE = "MLOPS_SMOKE_STACK"
 
 # Set before scikit-learn loads OpenMP. The local cloud trains models in this process; with
 # OpenMP's spinning worker threads, training next to any other busy process on a 2-core machine
 # ran about 20x slower and stretched the e2e tests past their schedules. One thread is also
 # what a 1,024 MB Lambda function has (less than one vCPU).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def _smoke_stack_named() -> bool:
+    return bool(os.environ.get(SMOKE_STACK_VARIABLE, "").strip())
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Naming tests/smoke on the command line without a stack is a usage error, not an empty run."""
+    named = [arg for arg in config.args if Path(arg.split("::")[0]).resolve().is_relative_to(SMOKE_DIR)]
+    if named and not _smoke_stack_named():
+        raise pytest.UsageError(
+            f"tests/smoke checks a deployed stack and {SMOKE_STACK_VARIABLE} names none: "
+            "run `make smoke STACK=<stack name>`"
+        )
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """tests/smoke/ checks a deployed stack: collected only when MLOPS_SMOKE_STACK names one.
+
+    `make test` has no AWS, so it never collects them; `make smoke STACK=<name>` sets the variable.
+    """
+    if collection_path == SMOKE_DIR and not _smoke_stack_named():
+        return True
+    return None
+
 
 CHURN_COLUMNS: list[dict[str, Any]] = [
     {
