@@ -249,6 +249,18 @@ def record(
     return Deployment(**fields)
 
 
+def test_retiring_a_versions_alarms_deletes_them_once_and_leaves_the_others(aws: Aws) -> None:
+    alarms = CloudWatchAlarms(aws.cloudwatch, FUNCTION)
+    kept = alarms.create_for("3")
+    alarms.create_for("2")
+
+    alarms.retire("2")
+    alarms.retire("2")  # a retried run: nothing left to delete, no error
+
+    names = [a["AlarmName"] for a in aws.cloudwatch.describe_alarms()["MetricAlarms"]]
+    assert sorted(names) == sorted(kept)
+
+
 def test_the_store_round_trips_and_points_the_alias_at_the_started_deployment(aws: Aws) -> None:
     store = DynamoDBDeploymentStore(aws.dynamodb, TABLE)
     assert store.get("churn-v7") is None

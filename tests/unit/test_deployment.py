@@ -237,6 +237,25 @@ def test_an_alarm_rolls_the_alias_back_at_once_and_says_why(rig: Rig) -> None:
     assert pointer.version == 1  # the registry never moved to the failed version
 
 
+def test_a_succeeded_rollout_retires_the_replaced_versions_alarms_a_rolled_back_one_keeps_its_own(
+    rig: Rig,
+) -> None:
+    # Given v1 live, and v2 rolled back by its alarm
+    first = deployed(rig, "a")
+    v2 = approved(rig.registry, "b")
+    failed = rig.start(v2.version)
+    rig.alarms.fire(failed.alarms[0])
+    rig.fire()
+    # When v3 goes live all at once
+    v3 = approved(rig.registry, "c")
+    done = rig.start(v3.version, "AllAtOnce")
+    # Then v1's alarms are gone, v2's stay (their history says why), v3's watch it
+    assert done.status == DeploymentStatus.SUCCEEDED
+    assert not set(first.alarms) & set(rig.alarms.states)
+    assert set(failed.alarms) <= set(rig.alarms.states)
+    assert set(done.alarms) <= set(rig.alarms.states)
+
+
 def test_alarms_are_created_for_the_new_version_and_kept_on_the_record(rig: Rig) -> None:
     deployed(rig, "a")
     v2 = approved(rig.registry, "b")

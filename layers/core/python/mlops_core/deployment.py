@@ -149,6 +149,10 @@ class Alarms(Protocol):
 
     def in_alarm(self, names: Sequence[str]) -> list[str]: ...
 
+    def retire(self, function_version: str) -> None:
+        """Delete the version's alarms, those that still exist (a repeat is a no-op)."""
+        ...
+
 
 class DeploymentStore(Protocol):
     def get(self, deployment_id: str) -> Deployment | None: ...
@@ -242,7 +246,9 @@ def start_deployment(
                 # A run stopped between its record and its success (a timeout, a failed write):
                 # the retry finishes it; every move below is idempotent.
                 functions.set_alias(current.function_version, {})
-                return _succeed(current, registry=registry, store=store, publisher=publisher, now=now)
+                return _succeed(
+                    current, registry=registry, alarms=alarms, store=store, publisher=publisher, now=now
+                )
             return current  # a rollout in flight: its own schedule moves it on
     model_version = _approved(registry, model, version)
 
@@ -269,7 +275,9 @@ def start_deployment(
         # Nothing to shift from (first deployment), or all at once: one move to the new version.
         functions.set_alias(new, {})
         store.put(deployment)
-        return _succeed(deployment, registry=registry, store=store, publisher=publisher, now=now)
+        return _succeed(
+            deployment, registry=registry, alarms=alarms, store=store, publisher=publisher, now=now
+        )
     functions.set_alias(stable, {new: steps[0].weight})
     scheduler.schedule_step(identifier, 1, now + timedelta(minutes=steps[0].bake_minutes))
     store.put(deployment)
@@ -327,7 +335,13 @@ def advance_deployment(
     if step >= len(steps) - 1:
         functions.set_alias(deployment.function_version, {})
         return _succeed(
-            deployment, registry=registry, store=store, publisher=publisher, now=now, expected_step=True
+            deployment,
+            registry=registry,
+            alarms=alarms,
+            store=store,
+            publisher=publisher,
+            now=now,
+            expected_step=True,
         )
     stable = deployment.previous_function_version
     assert stable is not None  # a deployment with steps left always has a version to shift from
@@ -377,6 +391,7 @@ def _succeed(
     deployment: Deployment,
     *,
     registry: ModelRegistry,
+    alarms: Alarms,
     store: DeploymentStore,
     publisher: EventPublisher,
     now: datetime,
@@ -390,6 +405,11 @@ def _succeed(
         actor=ACTOR,
         reason=f"deployed as predict version {deployment.function_version} ({deployment.strategy})",
     )
+    replaced = deployment.previous_function_version
+    if replaced is not None and replaced != deployment.function_version:
+        # The version no longer served needs no alarms (0.10 USD a month each). A rolled-back
+        # version keeps its alarms: their history says why it was rolled back.
+        alarms.retire(replaced)
     publisher.publish(
         [
             ModelDeployed(

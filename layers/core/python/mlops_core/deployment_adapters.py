@@ -325,6 +325,15 @@ class CloudWatchAlarms:
                 request["NextToken"] = response["NextToken"]
         return sorted(firing)
 
+    def retire(self, function_version: str) -> None:
+        names = self.names_for(function_version)
+        # DeleteAlarms fails on a name that does not exist: a retried run deletes what is left.
+        existing = [
+            a["AlarmName"] for a in self._client.describe_alarms(AlarmNames=names).get("MetricAlarms", [])
+        ]
+        if existing:
+            self._client.delete_alarms(AlarmNames=existing)
+
 
 class InMemoryAlarms:
     """Alarm states by name; ``fire(name)`` puts one in ALARM."""
@@ -343,6 +352,10 @@ class InMemoryAlarms:
 
     def in_alarm(self, names: Sequence[str]) -> list[str]:
         return sorted(n for n in names if self.states.get(n) == "ALARM")
+
+    def retire(self, function_version: str) -> None:
+        for name in (f"predict-v{function_version}-errors", f"predict-v{function_version}-p99-duration"):
+            self.states.pop(name, None)
 
 
 # -- DynamoDB -----------------------------------------------------------------------------------
