@@ -45,3 +45,39 @@ def extended_template(tmp_path: Path, handlers: dict[str, str], resources: dict[
     path = tmp_path / "template.yaml"
     path.write_text(json.dumps(template))
     return path
+
+
+BUNDLE_EVENTS = {"source": ["mlops.bundle"]}
+
+
+def listen(cloud: LocalCloud, name: str = "consumer", bus: str | None = None, pattern: Any = None) -> str:
+    """A consumer of a bus, as a user's own stack would add one: a rule into a queue; its URL.
+
+    By default every event the bundle publishes on its own bus.
+    """
+    sqs, events = cloud.session.client("sqs"), cloud.session.client("events")
+    url: str = sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    bus = bus or cloud.stack.outputs["EventBusName"]
+    events.put_rule(Name=name, EventBusName=bus, EventPattern=json.dumps(pattern or BUNDLE_EVENTS))
+    events.put_targets(Rule=name, EventBusName=bus, Targets=[{"Id": "q", "Arn": arn}])
+    return url
+
+
+def drain(cloud: LocalCloud, url: str) -> list[dict[str, Any]]:
+    """Every message of a queue, read and deleted, as JSON bodies in the order read."""
+    sqs = cloud.session.client("sqs")
+    bodies: list[dict[str, Any]] = []
+    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        for message in messages:
+            bodies.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return bodies
+
+
+def live_alias(cloud: LocalCloud) -> tuple[str, dict[str, float]]:
+    """predict's live alias: its version and the routing weights of any other."""
+    alias = cloud.session.client("lambda").get_alias(
+        FunctionName=cloud.stack.outputs["PredictFunctionName"], Name="live"
+    )
+    return alias["FunctionVersion"], alias.get("RoutingConfig", {}).get("AdditionalVersionWeights", {})

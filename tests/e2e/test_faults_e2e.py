@@ -28,6 +28,7 @@ from mlops_core.deployment_adapters import DynamoDBDeploymentStore
 from mlops_core.registry import DynamoDBModelRegistry
 
 from ..conftest import REPO_ROOT
+from .conftest import drain, listen, live_alias
 
 CHURN_CONTRACT = REPO_ROOT / "infra" / "contracts" / "churn.yaml"
 KEY = "incoming/churn/2026-11.csv"
@@ -53,24 +54,7 @@ def attempts(cloud: LocalCloud) -> list[Invocation]:
 
 @pytest.fixture
 def bus_events(cloud: LocalCloud) -> str:
-    """A consumer of the bundle's bus (a rule into a queue, as a user's stack would add)."""
-    sqs, events = cloud.session.client("sqs"), cloud.session.client("events")
-    url: str = sqs.create_queue(QueueName="consumer")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    bus = cloud.stack.outputs["EventBusName"]
-    events.put_rule(Name="consumer", EventBusName=bus, EventPattern=json.dumps({"source": ["mlops.bundle"]}))
-    events.put_targets(Rule="consumer", EventBusName=bus, Targets=[{"Id": "q", "Arn": arn}])
-    return url
-
-
-def _drain(cloud: LocalCloud, url: str) -> list[dict[str, Any]]:
-    sqs = cloud.session.client("sqs")
-    bodies: list[dict[str, Any]] = []
-    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
-        for message in messages:
-            bodies.append(json.loads(message["Body"]))
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-    return bodies
+    return listen(cloud)
 
 
 def _types(events: list[dict[str, Any]]) -> list[str]:
@@ -91,7 +75,7 @@ def _upload(cloud: LocalCloud, tmp_path: Path, rows: int = 200) -> bytes:
 
 def _replay(cloud: LocalCloud, output: str) -> list[bool]:
     """Replay every record of a failure queue: its original payload, invoked again."""
-    records = _drain(cloud, cloud.stack.outputs[output])
+    records = drain(cloud, cloud.stack.outputs[output])
     results = [
         cloud.runtime.invoke_async(
             cloud.stack.function_by_arn(r["requestContext"]["functionArn"].rsplit(":", 1)[0]),  # type: ignore[arg-type]
@@ -124,7 +108,7 @@ def test_throttled_s3_reads_are_retried_by_the_sdk_and_the_upload_validated_once
     assert len(cloud.faults.backoffs) >= 2
     assert _attempts_of(attempts, "ValidateDatasetFunction") == [True]
     assert len(_keys(cloud, "validated/churn/")) == 1
-    assert _types(_drain(cloud, bus_events)).count("DatasetValidated") == 1
+    assert _types(drain(cloud, bus_events)).count("DatasetValidated") == 1
 
 
 @pytest.mark.parametrize(
@@ -154,7 +138,7 @@ def test_a_lasting_fault_ends_in_the_on_failure_queue_and_a_replay_validates_onc
 
     # Then Lambda tried three times, and the event is in the OnFailure queue; nothing was announced
     assert _attempts_of(attempts, "ValidateDatasetFunction") == [False, False, False]
-    assert _types(_drain(cloud, bus_events)) == []
+    assert _types(drain(cloud, bus_events)) == []
     assert cloud.s3.get_object(Bucket=cloud.bucket, Key=KEY)["Body"].read() == body
 
     # When the fault clears and the failure record is replayed
@@ -164,18 +148,11 @@ def test_a_lasting_fault_ends_in_the_on_failure_queue_and_a_replay_validates_onc
     # Then the upload is validated once: one copy, one report, one event
     assert len(_keys(cloud, "validated/churn/")) == 1
     assert len(_keys(cloud, "reports/validation/churn/")) == 1
-    assert _types(_drain(cloud, bus_events)).count("DatasetValidated") == 1
+    assert _types(drain(cloud, bus_events)).count("DatasetValidated") == 1
 
 
 def _registry(cloud: LocalCloud) -> DynamoDBModelRegistry:
     return DynamoDBModelRegistry(cloud.session.client("dynamodb"), cloud.stack.outputs["RegistryTableName"])
-
-
-def _live(cloud: LocalCloud) -> tuple[str, dict[str, float]]:
-    alias = cloud.session.client("lambda").get_alias(
-        FunctionName=cloud.stack.outputs["PredictFunctionName"], Name="live"
-    )
-    return alias["FunctionVersion"], alias.get("RoutingConfig", {}).get("AdditionalVersionWeights", {})
 
 
 def test_a_registry_write_that_fails_leaves_no_half_registered_version(
@@ -185,7 +162,7 @@ def test_a_registry_write_that_fails_leaves_no_half_registered_version(
     cloud.faults.inject(
         Fault("dynamodb", "TransactWriteItems", FaultKind.SERVER_ERROR, function="RegisterModelFunction")
     )
-    live_before = _live(cloud)
+    live_before = live_alias(cloud)
 
     # When a dataset is validated and trained
     _upload(cloud, tmp_path, rows=800)
@@ -195,10 +172,10 @@ def test_a_registry_write_that_fails_leaves_no_half_registered_version(
     assert _attempts_of(attempts, "RegisterModelFunction") == [False, False, False]
     assert _registry(cloud).list_versions("churn") == []
     assert _registry(cloud).alias("churn", "production") is None
-    published = _types(_drain(cloud, bus_events))
+    published = _types(drain(cloud, bus_events))
     assert "ModelRegistered" not in published
     assert "ModelApproved" not in published
-    assert _live(cloud) == live_before
+    assert live_alias(cloud) == live_before
 
     # When the fault clears and the failure record is replayed
     cloud.faults.clear()
@@ -207,7 +184,7 @@ def test_a_registry_write_that_fails_leaves_no_half_registered_version(
     # Then the model is registered once, approved and deployed
     [version] = _registry(cloud).list_versions("churn")
     assert version.version == 1
-    published = _types(_drain(cloud, bus_events))
+    published = _types(drain(cloud, bus_events))
     assert published.count("ModelRegistered") == 1
     assert published.count("ModelDeployed") == 1
     production = _registry(cloud).alias("churn", "production")
@@ -245,7 +222,7 @@ def test_a_rollout_stopped_half_way_is_finished_by_the_retry(
     # Then Lambda's retry finished the rollout, and every record agrees with the alias
     assert fault.injected >= 1
     assert attempts == [False, True]
-    version, weights = _live(cloud)
+    version, weights = live_alias(cloud)
     assert weights == {}
     store = DynamoDBDeploymentStore(
         cloud.session.client("dynamodb"), cloud.stack.outputs["DeploymentsTableName"]
@@ -258,7 +235,7 @@ def test_a_rollout_stopped_half_way_is_finished_by_the_retry(
     assert production.version == 1
     # ModelDeployed is sent at least once (a retry after it was sent sends it again), each
     # copy naming the same deployment, which is what consumers deduplicate on
-    deployed = [e for e in _drain(cloud, bus_events) if e["detail-type"] == "ModelDeployed"]
+    deployed = [e for e in drain(cloud, bus_events) if e["detail-type"] == "ModelDeployed"]
     assert {e["detail"]["deployment_id"] for e in deployed} == {"churn-v1"}
 
 

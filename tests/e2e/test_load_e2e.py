@@ -8,12 +8,10 @@ first, as EventBridge may (at least once, in no promised order).
 from __future__ import annotations
 
 import io
-import json
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -24,6 +22,7 @@ from mlops_cli.local.runtime import Invocation
 from mlops_cli.sample_data import churn_table, write_csv
 
 from ..conftest import REPO_ROOT
+from .conftest import drain, listen
 
 UPLOADS = 200
 BAD = 20
@@ -62,26 +61,6 @@ def _files(tmp_path: Path) -> dict[str, bytes]:
     return files
 
 
-def _drain(cloud: LocalCloud, url: str) -> list[dict[str, Any]]:
-    sqs = cloud.session.client("sqs")
-    bodies: list[dict[str, Any]] = []
-    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
-        for message in messages:
-            bodies.append(json.loads(message["Body"]))
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-    return bodies
-
-
-def _listen(cloud: LocalCloud, name: str, bus: str, pattern: dict[str, Any]) -> str:
-    """A rule into a queue: what a consumer of the bus (or of S3's events) receives."""
-    sqs, events = cloud.session.client("sqs"), cloud.session.client("events")
-    url: str = sqs.create_queue(QueueName=name)["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    events.put_rule(Name=name, EventBusName=bus, EventPattern=json.dumps(pattern))
-    events.put_targets(Rule=name, EventBusName=bus, Targets=[{"Id": "q", "Arn": arn}])
-    return url
-
-
 def _keys(cloud: LocalCloud, prefix: str) -> list[str]:
     keys: list[str] = []
     for page in cloud.s3.get_paginator("list_objects_v2").paginate(Bucket=cloud.bucket, Prefix=prefix):
@@ -106,10 +85,10 @@ def test_200_uploads_at_once_are_each_validated_once_and_redeliveries_change_not
 ) -> None:
     # Given a contract, listeners on the bundle's bus and on S3's events, and 200 files (20 bad)
     push_contract(cloud.s3, cloud.bucket, _contract_without_training(tmp_path))
-    bundle_events = _listen(
+    bundle_events = listen(
         cloud, "consumer", cloud.stack.outputs["EventBusName"], {"source": ["mlops.bundle"]}
     )
-    s3_events = _listen(
+    s3_events = listen(
         cloud,
         "s3-events",
         "default",
@@ -136,7 +115,7 @@ def test_200_uploads_at_once_are_each_validated_once_and_redeliveries_change_not
     # Then each file was validated by one successful invocation, and announced once
     validations = [a for a in attempts if a.function == "ValidateDatasetFunction"]
     assert [a.ok for a in validations] == [True] * UPLOADS
-    announced = _drain(cloud, bundle_events)
+    announced = drain(cloud, bundle_events)
     by_kind = Counter(e["detail-type"] for e in announced if e["detail-type"].startswith("Dataset"))
     assert by_kind == {"DatasetValidated": UPLOADS - BAD, "DatasetRejected": BAD}
     sources = Counter(
@@ -156,14 +135,14 @@ def test_200_uploads_at_once_are_each_validated_once_and_redeliveries_change_not
     assert set(_failure_queues_are_empty(cloud).values()) == {0}
 
     # When EventBridge delivers every S3 event again, newest first
-    deliveries = _drain(cloud, s3_events)
+    deliveries = drain(cloud, s3_events)
     assert len(deliveries) == UPLOADS
     for event in reversed(deliveries):
         cloud.router.route("default", as_aws_sends_it(event, cloud.stack.region))
     cloud.settle()
 
     # Then nothing new is written or announced
-    assert _drain(cloud, bundle_events) == []
+    assert drain(cloud, bundle_events) == []
     assert len(_keys(cloud, "quarantine/churn/")) == BAD
     assert len(_keys(cloud, "validated/churn/")) == UPLOADS - BAD
     assert len(_keys(cloud, "reports/validation/churn/")) == UPLOADS
