@@ -418,3 +418,16 @@ def test_a_carriage_return_inside_the_first_line_ends_the_header(write_file: Wri
 
     assert _kinds(report) == {"type_mismatch": 1}
     assert _only(report, K.TYPE_MISMATCH).samples[0].line == 2
+
+
+def test_a_header_name_quoted_open_at_the_end_of_the_line_is_malformed(write_file: WriteFile) -> None:
+    # Found by the property tests: Arrow read the quoted name on into the next line, so the
+    # header it saw lacked a column this parse had found (ArrowKeyError).
+    contract = churn_contract(columns=[{"name": "a", "type": "integer"}, {"name": "b", "type": "integer"}])
+
+    report = validate_file(write_file(b'"a\n",b\n1,2\n'), contract)
+
+    assert _kinds(report) == {"malformed_file": 1}
+    violation = _only(report, K.MALFORMED_FILE)
+    assert violation.samples[0].line == 1
+    assert "header line cannot be parsed" in violation.message
