@@ -126,12 +126,16 @@ def test_rules_the_validation_engine_could_not_apply_are_refused_by_name() -> No
         "  - {name: n, type: integer, allowed: [1, two]}\n"
         "  - {name: big, type: integer, max: 1180591620717411303424}\n"
         "  - {name: x, type: float, min: .nan}\n"
+        "  - {name: d, type: datetime, allowed: ['2024-01-01']}\n"
     )
 
     assert "ISO 8601" in errors["columns[t]"] and "'2024-13-01'" in errors["columns[t]"]
     assert "allowed values of integer columns are finite numbers; 'two'" in errors["columns[n]"]
     assert "64-bit integers" in errors["columns[big]"]
     assert "min must be a finite number" in errors["columns[x]"]
+    assert (
+        "allowed applies to string, category, integer and float columns, not datetime" in errors["columns[d]"]
+    )
 
 
 def test_csv_separators_are_distinct_printable_ascii() -> None:

@@ -131,8 +131,10 @@ class ColumnSpec(_Strict):
             for rule in ("pattern", "max_length"):
                 if getattr(self, rule) is not None:
                     raise ValueError(f"{rule} applies to string and category columns, not {self.type}")
-        if self.type is ColumnType.BOOLEAN and self.allowed is not None:
-            raise ValueError("allowed does not apply to boolean columns")
+        if self.type in (ColumnType.BOOLEAN, ColumnType.DATETIME) and self.allowed is not None:
+            raise ValueError(
+                f"allowed applies to string, category, integer and float columns, not {self.type}"
+            )
         if self.type in NUMERIC_TYPES and self.allowed is not None:
             for value in self.allowed:
                 if _finite_number(value) is None:
