@@ -153,14 +153,15 @@ def test_text_in_any_encoding_always_gets_a_report(text: str, encoding: str) -> 
 
 
 @share_of_examples(0.1)
-@given(size=st.sampled_from([1 << 16, (2 << 20) + 7, 3 << 20]), quoted=st.booleans())
+@given(size=st.sampled_from([1 << 16, (2 << 20) + 7]), quoted=st.booleans())
 def test_a_huge_field_gets_a_report(size: int, quoted: bool) -> None:
     field = b"a" * size
     if quoted:
         field = b'"' + field[:-2] + b'"'
     report = _validate(b"id,n,x,t,b,c\n" + field + b",1,2.5,2024-01-01,true,p\nb,1,,2024-01-01,false,q\n")
 
-    assert {v.kind for v in report.violations} <= {ViolationKind.TOO_LONG}
+    assert [(v.kind, v.column) for v in report.violations] == [(ViolationKind.TOO_LONG, "id")]
+    assert report.rows == 2
 
 
 # -- round trip: rows made to meet the contract ---------------------------------------------------
