@@ -118,7 +118,7 @@ def _keys(churn_model: ChurnModel) -> list[tuple[str | int, ...]]:
 
 @share_of_examples(0.5)
 @given(data=st.data(), policy=st.sampled_from(POLICIES))
-@example(data=None, policy=POLICIES[1]).via("metrics left out, as docs/training.md allows")
+@example(data=None, policy=POLICIES[1]).via("metrics left out")
 def test_a_mutated_manifest_is_registered_or_refused_naming_the_field(
     churn_model: ChurnModel, data: st.DataObject | None, policy: ApprovalPolicy
 ) -> None:

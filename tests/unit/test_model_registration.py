@@ -239,6 +239,17 @@ def test_a_manifest_the_registry_cannot_judge_or_store_is_refused_naming_the_fie
     assert world.registry.list_versions("churn") == []
 
 
+def test_a_manifest_without_the_optional_pandas_version_is_registered(
+    world: World, trained: Callable[[int], TrainedModel]
+) -> None:
+    # Found by the property tests: libraries.pandas left out (docs/training.md allows it)
+    # reached the lineage as None, and building the lineage raised a ValidationError.
+    outcome = world.submit(_with_manifest(trained(1), lambda d: d["libraries"].pop("pandas")))
+
+    assert outcome.status == "Approved"
+    assert "pandas" not in world.registry.get("churn", 1).lineage.libraries
+
+
 @pytest.mark.parametrize(
     ("text", "reason"),
     [

@@ -140,7 +140,7 @@ def _register(
             contract_sha256=manifest.contract_sha256,
             training_run_id=submission.training_run_id,
             code_version=None,
-            libraries=manifest.libraries.model_dump(by_alias=True),
+            libraries=manifest.libraries.model_dump(by_alias=True, exclude_none=True),
         ),
         actor=ACTOR,
     )
