@@ -22,6 +22,7 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -196,23 +197,30 @@ class DataContract(_Strict):
     training: dict[str, Any] | None = None
     drift: dict[str, Any] | None = None
 
-    @model_validator(mode="after")
-    def _consistent(self) -> DataContract:
+    # Each check across keys is a validator of the later key, so its error names that key.
+    @field_validator("max_rows")
+    @classmethod
+    def _rows_in_order(cls, max_rows: int | None, info: ValidationInfo) -> int | None:
+        min_rows = info.data.get("min_rows")
+        if max_rows is not None and min_rows is not None and min_rows > max_rows:
+            raise ValueError(f"min_rows ({min_rows}) is greater than max_rows ({max_rows})")
+        return max_rows
+
+    @field_validator("columns")
+    @classmethod
+    def _columns_consistent(cls, columns: list[ColumnSpec], info: ValidationInfo) -> list[ColumnSpec]:
         seen: set[str] = set()
-        for column in self.columns:
+        for column in columns:
             if column.name in seen:
                 raise ValueError(f"column {column.name!r} is declared twice")
             seen.add(column.name)
-        if self.max_rows is not None and self.min_rows > self.max_rows:
-            raise ValueError(f"min_rows ({self.min_rows}) is greater than max_rows ({self.max_rows})")
-        if len(self.columns) > self.max_columns:
-            raise ValueError(
-                f"the contract declares {len(self.columns)} columns but max_columns is {self.max_columns}"
-            )
-        targets = [c.name for c in self.columns if c.role is ColumnRole.TARGET]
+        max_columns = info.data.get("max_columns")
+        if max_columns is not None and len(columns) > max_columns:
+            raise ValueError(f"the contract declares {len(columns)} columns but max_columns is {max_columns}")
+        targets = [c.name for c in columns if c.role is ColumnRole.TARGET]
         if len(targets) > 1:
             raise ValueError(f"at most one column may have role target, found {targets}")
-        return self
+        return columns
 
     def column(self, name: str) -> ColumnSpec:
         for column in self.columns:
