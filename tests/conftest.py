@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from mlops_core.contracts import DataContract, contract_from_mapping
 
@@ -20,6 +21,21 @@ SMOKE_STACK_VARIABLE = "MLOPS_SMOKE_STACK"
 # ran about 20x slower and stretched the e2e tests past their schedules. One thread is also
 # what a 1,024 MB Lambda function has (less than one vCPU).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+# Property tests (tests/fuzz and a few unit tests) are deterministic: the same examples on
+# every run and machine, no example database, no per-example deadline on a busy CI runner.
+# "ci" keeps the whole tests/fuzz suite well under a minute on 2 cores; "deep" is for a
+# longer search by hand: HYPOTHESIS_PROFILE=deep pytest tests/fuzz.
+_FUZZ = settings(
+    derandomize=True,
+    database=None,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile("ci", _FUZZ, max_examples=100)
+settings.register_profile("deep", _FUZZ, max_examples=5_000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def _smoke_stack_named() -> bool:

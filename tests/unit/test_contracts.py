@@ -117,22 +117,56 @@ def test_datetime_bounds_accept_unquoted_yaml_dates_and_refuse_other_text() -> N
     assert "ISO 8601" in errors["columns[t]"]
 
 
+def test_rules_the_validation_engine_could_not_apply_are_refused_by_name() -> None:
+    # Found by the property tests: each of these loaded, then crashed the validation engine
+    # (ValueError, OverflowError) or was silently never applied (a NaN bound).
+    errors = _errors(
+        "dataset: d\ncolumns:\n"
+        "  - {name: t, type: datetime, min: '2024-13-01'}\n"
+        "  - {name: n, type: integer, allowed: [1, two]}\n"
+        "  - {name: big, type: integer, max: 1180591620717411303424}\n"
+        "  - {name: x, type: float, min: .nan}\n"
+        "  - {name: d, type: datetime, allowed: ['2024-01-01']}\n"
+    )
+
+    assert "ISO 8601" in errors["columns[t]"] and "'2024-13-01'" in errors["columns[t]"]
+    assert "allowed values of integer columns are finite numbers; 'two'" in errors["columns[n]"]
+    assert "64-bit integers" in errors["columns[big]"]
+    assert "min must be a finite number" in errors["columns[x]"]
+    assert (
+        "allowed applies to string, category, integer and float columns, not datetime" in errors["columns[d]"]
+    )
+
+
+def test_csv_separators_are_distinct_printable_ascii() -> None:
+    errors = _errors("dataset: d\ncsv: {delimiter: 'é'}\ncolumns: [{name: a, type: integer}]\n")
+    assert "printable ASCII character or a tab" in errors["csv.delimiter"]
+
+    errors = _errors(
+        "dataset: d\ncsv: {delimiter: ';', quote_char: ';'}\ncolumns: [{name: a, type: integer}]\n"
+    )
+    assert "they must differ" in errors["csv"]
+
+    assert load_contract('dataset: d\ncsv: {delimiter: "\\t"}\ncolumns: [{name: a, type: integer}]\n')
+
+
 def test_duplicate_columns_bad_row_bounds_and_two_targets_are_refused() -> None:
     errors = _errors(
         "dataset: d\nmin_rows: 10\nmax_rows: 5\ncolumns:\n"
         "  - {name: a, type: integer}\n  - {name: a, type: integer}\n"
     )
-    assert errors == {"(document)": "column 'a' is declared twice"}
-
-    errors = _errors("dataset: d\nmin_rows: 10\nmax_rows: 5\ncolumns:\n  - {name: a, type: integer}\n")
-    assert errors == {"(document)": "min_rows (10) is greater than max_rows (5)"}
+    # Each error names the key to change (found by the property tests: both were "(document)").
+    assert errors == {
+        "columns": "column 'a' is declared twice",
+        "max_rows": "min_rows (10) is greater than max_rows (5)",
+    }
 
     errors = _errors(
         "dataset: d\ncolumns:\n"
         "  - {name: a, type: integer, role: target}\n"
         "  - {name: b, type: float, role: target}\n"
     )
-    assert "at most one column may have role target" in errors["(document)"]
+    assert "at most one column may have role target" in errors["columns"]
 
 
 def test_missing_required_keys_and_bad_dataset_names() -> None:

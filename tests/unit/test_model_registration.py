@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
@@ -202,6 +204,67 @@ def test_a_missing_manifest_or_one_for_another_model_is_refused(
     )
     outcome = world.submit(other)
     assert "names model 'fraud'" in outcome.reason
+
+
+def _with_manifest(model: TrainedModel, change: Callable[[dict[str, Any]], object]) -> TrainedModel:
+    document = json.loads(model.manifest)
+    change(document)
+    return TrainedModel(model.artifact, json.dumps(document), model.roc_auc)
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        # Found by the property tests; each raised out of register_model before.
+        (lambda d: d.pop("metrics"), "metrics must give the primary_metric 'roc_auc'"),  # InvalidRegistration
+        (
+            lambda d: d["metrics"].update(roc_auc=float("nan")),
+            "metrics.roc_auc: Input should be a finite number",
+        ),
+        (lambda d: d["metrics"].update(f1=1e-200), "the registry cannot store the manifest's values"),
+    ],
+    ids=["metrics left out", "a NaN metric", "a metric past DynamoDB's range"],
+)
+def test_a_manifest_the_registry_cannot_judge_or_store_is_refused_naming_the_field(
+    world: World,
+    trained: Callable[[int], TrainedModel],
+    change: Callable[[dict[str, Any]], object],
+    reason: str,
+) -> None:
+    outcome = world.submit(_with_manifest(trained(1), change))
+
+    assert (outcome.status, outcome.version) == ("Refused", None)
+    assert reason in outcome.reason
+    assert world.events() == ["ModelRejected"]
+    assert world.registry.list_versions("churn") == []
+
+
+def test_a_manifest_without_the_optional_pandas_version_is_registered(
+    world: World, trained: Callable[[int], TrainedModel]
+) -> None:
+    # Found by the property tests: libraries.pandas left out (docs/training.md allows it)
+    # reached the lineage as None, and building the lineage raised a ValidationError.
+    outcome = world.submit(_with_manifest(trained(1), lambda d: d["libraries"].pop("pandas")))
+
+    assert outcome.status == "Approved"
+    assert "pandas" not in world.registry.get("churn", 1).lineage.libraries
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ('{"contract_version": ' + "9" * 5000 + "}", "an integer of more than 4,300 digits"),  # ValueError
+        ("[" * 50_000, "nested too deeply"),  # RecursionError
+    ],
+    ids=["a 5,000-digit integer", "50,000 nested lists"],
+)
+def test_a_manifest_json_cannot_read_is_refused(
+    world: World, trained: Callable[[int], TrainedModel], text: str, reason: str
+) -> None:
+    outcome = world.submit(TrainedModel(trained(1).artifact, text, 0.0))
+
+    assert outcome.status == "Refused"
+    assert reason in outcome.reason
 
 
 def test_the_same_artifact_twice_keeps_its_version_and_announces_nothing_new(

@@ -198,6 +198,8 @@ def test_errors_are_capped_and_the_rest_counted() -> None:
         (b'{"instances": []}', "is empty"),
         (b"\xff\xfe", "not UTF-8"),
         (b"[" * 19_000, "nested too deeply"),
+        # Found by the property tests: json's own ValueError for such an integer was a 500.
+        (b'{"instances": [{"tenure_months": ' + b"9" * 5000 + b"}]}", "more than 4,300 digits"),
     ],
 )
 def test_a_body_that_is_not_a_request_is_a_bad_request(

@@ -186,6 +186,63 @@ def test_gzip_named_csv_gz_is_decompressed_and_validated(
     assert report.rows == 3
 
 
+def test_a_gzip_file_of_several_members_is_read_to_the_end(
+    write_file: WriteFile, contract: DataContract
+) -> None:
+    # `cat a.csv.gz b.csv.gz` is one gzip file; the rows of the second member were once skipped.
+    data = gzip.compress(f"{CHURN_HEADER}\n{GOOD_ROWS[0]}\n".encode()) + gzip.compress(
+        b"C000002,700,70.25,pro,2023-06-30,true\n"
+    )
+
+    report = validate_file(write_file(data, "data.csv.gz"), contract)
+
+    assert report.rows == 2
+    assert _kinds(report) == {"above_max": 1}
+
+
+def test_a_bom_after_a_gzip_header_with_the_file_name_is_stripped(
+    write_file: WriteFile, contract: DataContract
+) -> None:
+    # The gzip tool stores the file's name: the first compressed chunk then holds no text yet.
+    out = io.BytesIO()
+    with gzip.GzipFile(filename="customers-november.csv", mode="wb", fileobj=out) as member:
+        member.write(b"\xef\xbb\xbf" + "\n".join([CHURN_HEADER, *GOOD_ROWS]).encode())
+
+    report = validate_file(write_file(out.getvalue(), "data.csv.gz"), contract)
+
+    assert report.valid, report.violations
+
+
+def test_bytes_after_the_gzip_stream_are_a_malformed_file(
+    write_file: WriteFile, contract: DataContract
+) -> None:
+    data = gzip.compress("\n".join([CHURN_HEADER, *GOOD_ROWS]).encode()) + b"trailing text"
+
+    report = validate_file(write_file(data, "data.csv.gz"), contract)
+
+    assert _kinds(report) == {"malformed_file": 1}
+    assert "after the end of the gzip stream" in _only(report, K.MALFORMED_FILE).message
+
+
+def test_zero_padding_after_the_gzip_stream_is_ignored(write_file: WriteFile, contract: DataContract) -> None:
+    data = gzip.compress("\n".join([CHURN_HEADER, *GOOD_ROWS]).encode()) + b"\x00" * 512
+
+    report = validate_file(write_file(data, "data.csv.gz"), contract)
+
+    assert report.valid, report.violations
+
+
+def test_a_truncated_gzip_file_is_malformed_not_shorter(
+    write_file: WriteFile, contract: DataContract
+) -> None:
+    whole = gzip.compress("\n".join([CHURN_HEADER, *GOOD_ROWS * 40]).encode())
+
+    report = validate_file(write_file(whole[: len(whole) // 2], "data.csv.gz"), contract)
+
+    assert _kinds(report) == {"malformed_file": 1}
+    assert "truncated" in _only(report, K.MALFORMED_FILE).message
+
+
 def test_a_gzip_bomb_stops_at_max_bytes_of_output(write_file: WriteFile) -> None:
     contract = churn_contract(max_bytes=1_000_000)
     bomb = gzip.compress(CHURN_HEADER.encode() + b"\n" + b"0" * 50_000_000)
@@ -418,3 +475,16 @@ def test_a_carriage_return_inside_the_first_line_ends_the_header(write_file: Wri
 
     assert _kinds(report) == {"type_mismatch": 1}
     assert _only(report, K.TYPE_MISMATCH).samples[0].line == 2
+
+
+def test_a_header_name_quoted_open_at_the_end_of_the_line_is_malformed(write_file: WriteFile) -> None:
+    # Found by the property tests: Arrow read the quoted name on into the next line, so the
+    # header it saw lacked a column this parse had found (ArrowKeyError).
+    contract = churn_contract(columns=[{"name": "a", "type": "integer"}, {"name": "b", "type": "integer"}])
+
+    report = validate_file(write_file(b'"a\n",b\n1,2\n'), contract)
+
+    assert _kinds(report) == {"malformed_file": 1}
+    violation = _only(report, K.MALFORMED_FILE)
+    assert violation.samples[0].line == 1
+    assert "header line cannot be parsed" in violation.message

@@ -9,6 +9,7 @@ messages name the field (``columns[plan].allowed``) and the fix.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from datetime import date, datetime
 from enum import StrEnum
@@ -21,6 +22,7 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -113,8 +115,7 @@ class ColumnSpec(_Strict):
         if self.min is not None or self.max is not None:
             if self.type in NUMERIC_TYPES:
                 for bound in ("min", "max"):
-                    if isinstance(getattr(self, bound), str):
-                        raise ValueError(f"{bound} must be a number for a {self.type} column")
+                    _check_number_bound(bound, getattr(self, bound), self.type)
             elif self.type is ColumnType.DATETIME:
                 for bound in ("min", "max"):
                     value = getattr(self, bound)
@@ -131,8 +132,16 @@ class ColumnSpec(_Strict):
             for rule in ("pattern", "max_length"):
                 if getattr(self, rule) is not None:
                     raise ValueError(f"{rule} applies to string and category columns, not {self.type}")
-        if self.type is ColumnType.BOOLEAN and self.allowed is not None:
-            raise ValueError("allowed does not apply to boolean columns")
+        if self.type in (ColumnType.BOOLEAN, ColumnType.DATETIME) and self.allowed is not None:
+            raise ValueError(
+                f"allowed applies to string, category, integer and float columns, not {self.type}"
+            )
+        if self.type in NUMERIC_TYPES and self.allowed is not None:
+            for value in self.allowed:
+                if _finite_number(value) is None:
+                    raise ValueError(
+                        f"allowed values of {self.type} columns are finite numbers; {value!r} is not one"
+                    )
         if self.role is ColumnRole.TIMESTAMP and self.type is not ColumnType.DATETIME:
             raise ValueError("a column with role timestamp must have type datetime")
         return self
@@ -154,6 +163,20 @@ class CsvOptions(_Strict):
     true_values: list[str] = Field(default_factory=lambda: ["true", "True", "TRUE", "1"])
     false_values: list[str] = Field(default_factory=lambda: ["false", "False", "FALSE", "0"])
 
+    @field_validator("delimiter", "quote_char")
+    @classmethod
+    def _one_byte(cls, value: str) -> str:
+        # The CSV reader splits bytes, not characters: a separator is one ASCII byte.
+        if value != "\t" and not " " <= value <= "~":
+            raise ValueError(f"must be one printable ASCII character or a tab, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _distinct(self) -> CsvOptions:
+        if self.delimiter == self.quote_char:
+            raise ValueError(f"delimiter and quote_char are both {self.delimiter!r}; they must differ")
+        return self
+
 
 class DataContract(_Strict):
     """What every file uploaded under ``incoming/<dataset>/`` must satisfy."""
@@ -174,23 +197,30 @@ class DataContract(_Strict):
     training: dict[str, Any] | None = None
     drift: dict[str, Any] | None = None
 
-    @model_validator(mode="after")
-    def _consistent(self) -> DataContract:
+    # Each check across keys is a validator of the later key, so its error names that key.
+    @field_validator("max_rows")
+    @classmethod
+    def _rows_in_order(cls, max_rows: int | None, info: ValidationInfo) -> int | None:
+        min_rows = info.data.get("min_rows")
+        if max_rows is not None and min_rows is not None and min_rows > max_rows:
+            raise ValueError(f"min_rows ({min_rows}) is greater than max_rows ({max_rows})")
+        return max_rows
+
+    @field_validator("columns")
+    @classmethod
+    def _columns_consistent(cls, columns: list[ColumnSpec], info: ValidationInfo) -> list[ColumnSpec]:
         seen: set[str] = set()
-        for column in self.columns:
+        for column in columns:
             if column.name in seen:
                 raise ValueError(f"column {column.name!r} is declared twice")
             seen.add(column.name)
-        if self.max_rows is not None and self.min_rows > self.max_rows:
-            raise ValueError(f"min_rows ({self.min_rows}) is greater than max_rows ({self.max_rows})")
-        if len(self.columns) > self.max_columns:
-            raise ValueError(
-                f"the contract declares {len(self.columns)} columns but max_columns is {self.max_columns}"
-            )
-        targets = [c.name for c in self.columns if c.role is ColumnRole.TARGET]
+        max_columns = info.data.get("max_columns")
+        if max_columns is not None and len(columns) > max_columns:
+            raise ValueError(f"the contract declares {len(columns)} columns but max_columns is {max_columns}")
+        targets = [c.name for c in columns if c.role is ColumnRole.TARGET]
         if len(targets) > 1:
             raise ValueError(f"at most one column may have role target, found {targets}")
-        return self
+        return columns
 
     def column(self, name: str) -> ColumnSpec:
         for column in self.columns:
@@ -316,7 +346,38 @@ _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?(Z|
 
 
 def _is_iso_datetime(text: str) -> bool:
-    return bool(_ISO.match(text))
+    if not _ISO.match(text):
+        return False
+    try:  # the shape is right; the date must exist too (no 2024-13-01, no 2024-02-30)
+        datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True
+
+
+#: The range of an integer column's values (64-bit, as the validation engine reads them).
+INT64_RANGE = (-(2**63), 2**63 - 1)
+
+
+def _check_number_bound(name: str, value: int | float | str | None, kind: ColumnType) -> None:
+    if value is None:
+        return
+    if isinstance(value, str) or _finite_number(value) is None:
+        raise ValueError(f"{name} must be a finite number for {kind} columns, got {value!r}")
+    low, high = INT64_RANGE
+    if kind is ColumnType.INTEGER and not low <= value <= high:
+        raise ValueError(f"{name} of integer columns must lie within 64-bit integers, got {value!r}")
+
+
+def _finite_number(value: object) -> float | None:
+    """The value as a finite float, or None: text, booleans, NaN and infinities are not numbers here."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _bound(value: int | float | str) -> float:

@@ -12,7 +12,7 @@ policy approves it, rejects it or leaves it to a person.
 from __future__ import annotations
 
 import json
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -20,7 +20,7 @@ from mlops_core.approval import ApprovalPolicy, Verdict, decide
 from mlops_core.contracts import ContractError, DataContract, contract_key, load_contract
 from mlops_core.events import EventPublisher, ModelApproved, ModelRegistered, ModelRejected
 from mlops_core.object_store import ObjectMissing, ObjectStore
-from mlops_core.registry import DEFAULT_ALIAS, Lineage, ModelRegistry, ModelVersion
+from mlops_core.registry import DEFAULT_ALIAS, InvalidRegistration, Lineage, ModelRegistry, ModelVersion
 from mlops_core.registry.store import utc_now
 from mlops_core.training.artifacts import ArtifactError, load_model, smoke_predict
 from mlops_core.training.manifest import ModelManifest
@@ -69,21 +69,7 @@ def register_model(
     try:
         manifest = _verified(submission, store)
     except ModelRefused as refusal:
-        publisher.publish(
-            [
-                ModelRejected(
-                    model=submission.model,
-                    version=None,
-                    rejected_by=VERIFICATION_ACTOR,
-                    reason=str(refusal),
-                    artifact_uri=store.uri(submission.artifact_key),
-                    rejected_at=utc_now(),
-                )
-            ]
-        )
-        return RegistrationOutcome(
-            model=submission.model, version=None, status="Refused", reason=str(refusal)
-        )
+        return _refused(submission, store, publisher, str(refusal))
     existing = _registered(registry, submission.model, manifest.artifact_sha256)
     if existing is not None:
         # The same artifact again: its version and any decision stand as they are.
@@ -93,25 +79,14 @@ def register_model(
             status=existing.status.value,
             reason=f"already registered as v{existing.version}",
         )
-    version = registry.register(
-        submission.model,
-        artifact_uri=store.uri(submission.artifact_key),
-        artifact_sha256=manifest.artifact_sha256,
-        manifest_uri=store.uri(submission.manifest_key),
-        baseline_uri=store.uri(submission.baseline_key) if submission.baseline_key else None,
-        metrics=manifest.metrics,
-        primary_metric=manifest.primary_metric,
-        lineage=Lineage(
-            dataset_uri=manifest.dataset_uri,
-            dataset_sha256=manifest.dataset_sha256,
-            contract_version=manifest.contract_version,
-            contract_sha256=manifest.contract_sha256,
-            training_run_id=submission.training_run_id,
-            code_version=None,
-            libraries=manifest.libraries.model_dump(by_alias=True),
-        ),
-        actor=ACTOR,
-    )
+    try:
+        version = _register(submission, manifest, store, registry)
+    except InvalidRegistration as invalid:
+        # Values the manifest model lets through but the registry cannot store (a metric
+        # past DynamoDB's range, say): the manifest is at fault, so it is refused the same way.
+        return _refused(
+            submission, store, publisher, f"the registry cannot store the manifest's values: {invalid}"
+        )
     publisher.publish(
         [
             ModelRegistered(
@@ -129,6 +104,48 @@ def register_model(
     return _apply_policy(version, registry, publisher, policy)
 
 
+def _refused(
+    submission: ModelSubmission, store: ObjectStore, publisher: EventPublisher, reason: str
+) -> RegistrationOutcome:
+    publisher.publish(
+        [
+            ModelRejected(
+                model=submission.model,
+                version=None,
+                rejected_by=VERIFICATION_ACTOR,
+                reason=reason,
+                artifact_uri=store.uri(submission.artifact_key),
+                rejected_at=utc_now(),
+            )
+        ]
+    )
+    return RegistrationOutcome(model=submission.model, version=None, status="Refused", reason=reason)
+
+
+def _register(
+    submission: ModelSubmission, manifest: ModelManifest, store: ObjectStore, registry: ModelRegistry
+) -> ModelVersion:
+    return registry.register(
+        submission.model,
+        artifact_uri=store.uri(submission.artifact_key),
+        artifact_sha256=manifest.artifact_sha256,
+        manifest_uri=store.uri(submission.manifest_key),
+        baseline_uri=store.uri(submission.baseline_key) if submission.baseline_key else None,
+        metrics=manifest.metrics,
+        primary_metric=manifest.primary_metric,
+        lineage=Lineage(
+            dataset_uri=manifest.dataset_uri,
+            dataset_sha256=manifest.dataset_sha256,
+            contract_version=manifest.contract_version,
+            contract_sha256=manifest.contract_sha256,
+            training_run_id=submission.training_run_id,
+            code_version=None,
+            libraries=manifest.libraries.model_dump(by_alias=True, exclude_none=True),
+        ),
+        actor=ACTOR,
+    )
+
+
 def _verified(submission: ModelSubmission, store: ObjectStore) -> ModelManifest:
     try:
         manifest = ModelManifest.model_validate(json.loads(store.read_text(submission.manifest_key)))
@@ -136,9 +153,15 @@ def _verified(submission: ModelSubmission, store: ObjectStore) -> ModelManifest:
         raise ModelRefused(f"no manifest at {store.uri(submission.manifest_key)}") from missing
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ModelRefused(f"the manifest is not JSON: {error}") from error
+    except RecursionError as error:
+        raise ModelRefused("the manifest is not JSON of its schema: it is nested too deeply") from error
     except ValidationError as error:
-        fields = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()[:10])
+        fields = "; ".join(_field_problem(e) for e in error.errors(include_url=False)[:10])
         raise ModelRefused(f"the manifest is invalid ({fields}); see docs/training.md") from error
+    except ValueError as error:  # json reads no integer of more than 4,300 digits
+        raise ModelRefused(
+            "the manifest holds an integer of more than 4,300 digits; no field takes one"
+        ) from error
     if manifest.model_name != submission.model:
         raise ModelRefused(
             f"the manifest names model {manifest.model_name!r}, the upload is under {submission.model!r}"
@@ -162,6 +185,11 @@ def _verified(submission: ModelSubmission, store: ObjectStore) -> ModelManifest:
     except ArtifactError as error:
         raise ModelRefused(str(error)) from error
     return manifest
+
+
+def _field_problem(error: Any) -> str:
+    field = ".".join(str(part) for part in error["loc"]) or "(manifest)"
+    return f"{field}: {str(error['msg']).removeprefix('Value error, ')}"
 
 
 def _contract(store: ObjectStore, dataset: str) -> DataContract | None:

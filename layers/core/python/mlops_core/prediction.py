@@ -154,6 +154,10 @@ def parse_json(text: str) -> list[Any]:
         raise BadRequest(f"the body is not valid JSON: {error}") from error
     except RecursionError as error:
         raise BadRequest("the body is nested too deeply") from error
+    except ValueError as error:  # json reads no integer of more than 4,300 digits
+        raise BadRequest(
+            "the body holds an integer of more than 4,300 digits; no feature takes one"
+        ) from error
     if not isinstance(document, dict):
         raise BadRequest(f'the body must be a JSON object {{"instances": [...]}}, not {_kind(document)}')
     if "instances" not in document:

@@ -12,7 +12,7 @@ from datetime import datetime
 from importlib import metadata
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, StringConstraints, model_validator
 
 from mlops_core.contracts import ColumnType
 
@@ -90,7 +90,7 @@ class ModelManifest(_Frozen):
     #: An allowlisted estimator name, or a free label for a bring-your-own model.
     estimator: str
     params: dict[str, Any] = Field(default_factory=dict)
-    metrics: dict[str, float] = Field(default_factory=dict)
+    metrics: dict[str, FiniteFloat] = Field(default_factory=dict)
     primary_metric: str
     target: str
     #: Classification only: the labels predict_proba's columns stand for, in order.
@@ -113,8 +113,12 @@ class ModelManifest(_Frozen):
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelManifest:
-        if self.metrics and self.primary_metric not in self.metrics:
-            raise ValueError(f"primary_metric {self.primary_metric!r} is not among metrics")
+        # The registry and the approval policy judge a version by this value.
+        if self.primary_metric not in self.metrics:
+            raise ValueError(
+                f"metrics must give the primary_metric {self.primary_metric!r}; "
+                f"it gives {sorted(self.metrics) or 'none'}"
+            )
         names = [f.name for f in self.feature_signature]
         if len(set(names)) != len(names):
             raise ValueError("feature_signature names a feature twice")

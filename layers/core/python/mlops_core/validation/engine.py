@@ -232,9 +232,14 @@ def _read_header(stream: GuardedStream, contract: DataContract) -> list[str]:
     line = text[: end if end >= 0 else len(text)].decode("utf-8")
     options = contract.csv
     try:
+        # Strict: a quoted name left open at the end of the line would run on into the data
+        # for Arrow (quoted values may span lines) and name other columns than this parse.
         fields = next(
             csv.reader(
-                io.StringIO(line, newline=""), delimiter=options.delimiter, quotechar=options.quote_char
+                io.StringIO(line, newline=""),
+                delimiter=options.delimiter,
+                quotechar=options.quote_char,
+                strict=True,
             ),
             [],
         )
@@ -243,7 +248,8 @@ def _read_header(stream: GuardedStream, contract: DataContract) -> list[str]:
             Violation(
                 kind=ViolationKind.MALFORMED_FILE,
                 count=1,
-                message=f"the header line cannot be parsed as CSV: {exc}",
+                message=f"the header line cannot be parsed as CSV: {exc}; column names are one line, "
+                "each either plain or wholly quoted",
                 samples=[ViolationSample(line=1)],
             )
         ) from exc

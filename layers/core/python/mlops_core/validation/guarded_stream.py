@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from mlops_core.validation.report import ViolationKind
 
 BOM_UTF8 = b"\xef\xbb\xbf"
+GZIP_MAGIC = b"\x1f\x8b"
 
 # Magic numbers of content that is not CSV text. Checked on the first bytes only.
 _BINARY_SIGNATURES: tuple[tuple[bytes, str], ...] = (
@@ -178,7 +179,15 @@ class GuardedStream:
         chunk = self._raw.read(max(size, 1 << 16))
         if not chunk:
             self._raw_eof = True
-            text = self._inflater.flush() if self._inflater is not None else b""
+            text = b""
+            if self._inflater is not None:
+                if not self._inflater.eof:
+                    raise StreamViolation(
+                        ViolationKind.MALFORMED_FILE,
+                        "the gzip stream ends before its end marker: the file is truncated "
+                        "(an interrupted upload or copy); upload it again",
+                    )
+                text = self._inflater.flush()
             self._check_text(text, final=True)
             self._pending += text
             return
@@ -186,24 +195,46 @@ class GuardedStream:
         self._hashing.update(chunk)
         if self._progress is not None:
             self._progress(self.raw_bytes)
-        text = chunk
-        if self._inflater is not None:
+        text = self._inflate(chunk) if self._inflater is not None else chunk
+        # The first text can come late: a gzip header (with the file's name) may fill a chunk.
+        if self._first and text:
+            self._first = False
+            if text.startswith(BOM_UTF8):
+                text = text[len(BOM_UTF8) :]
+        self._check_text(text, final=False)
+        self._pending += text
+
+    def _inflate(self, chunk: bytes) -> bytes:
+        """Decompress a raw chunk, member after member (``cat a.gz b.gz`` is one gzip file)."""
+        assert self._inflater is not None
+        pieces: list[bytes] = []
+        produced = 0
+        data = chunk
+        while data:
+            if self._inflater.eof:
+                if not data.strip(b"\x00"):
+                    break  # zero padding after the last member, which gzip tools ignore too
+                if not GZIP_MAGIC.startswith(data[:2]):
+                    raise StreamViolation(
+                        ViolationKind.MALFORMED_FILE,
+                        f"bytes after the end of the gzip stream (from compressed byte "
+                        f"{self.raw_bytes - len(data)}): the file is not one gzip file",
+                    )
+                self._inflater = zlib.decompressobj(wbits=zlib.MAX_WBITS | 16)
             try:
                 # max_length caps each call's output: a bomb cannot expand past the cap.
-                room = self._max_output - self.output_bytes + 1
-                text = self._inflater.decompress(chunk, max(room, 1))
+                room = self._max_output - self.output_bytes - produced + 1
+                piece = self._inflater.decompress(data, max(room, 1))
             except zlib.error as exc:
                 raise StreamViolation(
                     ViolationKind.MALFORMED_FILE, f"the gzip stream is corrupt: {exc}"
                 ) from exc
             if self._inflater.unconsumed_tail:
                 self._too_large()
-        if self._first:
-            self._first = False
-            if text.startswith(BOM_UTF8):
-                text = text[len(BOM_UTF8) :]
-        self._check_text(text, final=False)
-        self._pending += text
+            pieces.append(piece)
+            produced += len(piece)
+            data = self._inflater.unused_data if self._inflater.eof else b""
+        return b"".join(pieces)
 
     def _check_text(self, text: bytes, *, final: bool) -> None:
         self.output_bytes += len(text)
