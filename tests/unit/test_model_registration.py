@@ -222,10 +222,15 @@ def _with_manifest(model: TrainedModel, change: Callable[[dict[str, Any]], objec
             "metrics.roc_auc: Input should be a finite number",
         ),
         (lambda d: d["metrics"].update(f1=1e-200), "the registry cannot store the manifest's values"),
+        # ValueError from the smoke test's row generator.
+        (
+            lambda d: d["feature_signature"][2].update(allowed=[]),
+            "feature_signature.2.allowed: allowed must list",
+        ),
     ],
-    ids=["metrics left out", "a NaN metric", "a metric past DynamoDB's range"],
+    ids=["metrics left out", "a NaN metric", "a metric past DynamoDB's range", "an empty allowed list"],
 )
-def test_a_manifest_the_registry_cannot_judge_or_store_is_refused_naming_the_field(
+def test_a_manifest_registration_cannot_use_is_refused_naming_the_field(
     world: World,
     trained: Callable[[int], TrainedModel],
     change: Callable[[dict[str, Any]], object],

@@ -12,7 +12,15 @@ from datetime import datetime
 from importlib import metadata
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    FiniteFloat,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from mlops_core.contracts import ColumnType
 
@@ -39,6 +47,16 @@ class FeatureField(_Frozen):
     allowed: list[str | int | float | bool] | None = None
     min: int | float | None = None
     max: int | float | None = None
+
+    @field_validator("allowed")
+    @classmethod
+    def _allowed_not_empty(
+        cls, allowed: list[str | int | float | bool] | None
+    ) -> list[str | int | float | bool] | None:
+        # An empty list would allow nothing: every request refused, no smoke rows to make.
+        if allowed is not None and not allowed:
+            raise ValueError("allowed must list at least one value (or be left out)")
+        return allowed
 
 
 class Candidate(_Frozen):
