@@ -37,6 +37,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from mlops_core.deployment import ALL_AT_ONCE
 from mlops_core.events import (
     DeploymentRequested,
     EventBridgePublisher,
@@ -527,24 +528,24 @@ def promote_version(
             was = f"v{before.version}" if before else "unset"
             console.print(f"{escape(model)} {escape(alias)}: {was} -> v{pointer.version} (by {escape(who)})")
         if alias == DEFAULT_ALIAS:
-            # Production is what the endpoint serves: deploy_model rolls it out.
-            target.publisher().publish(
-                [
-                    DeploymentRequested(
-                        model=model,
-                        version=number,
-                        strategy=strategy,
-                        requested_by=who,
-                        requested_at=utc_now(),
-                    )
-                ]
-            )
-            console.print(
-                f"DeploymentRequested published on {escape(target.event_bus)}: deploy_model rolls it out"
-            )
+            _request_deployment(target, console, model, number, strategy=strategy, who=who)
         return EXIT_OK
 
     return _guarded(errors or console, body)
+
+
+def _request_deployment(
+    target: Stack, console: Console, model: str, version: int, *, strategy: str | None, who: str
+) -> None:
+    """Production is what the endpoint serves: deploy_model rolls the version out."""
+    target.publisher().publish(
+        [
+            DeploymentRequested(
+                model=model, version=version, strategy=strategy, requested_by=who, requested_at=utc_now()
+            )
+        ]
+    )
+    console.print(f"DeploymentRequested published on {escape(target.event_bus)}: deploy_model rolls it out")
 
 
 def rollback_alias(
@@ -559,10 +560,12 @@ def rollback_alias(
     actor: str | None = None,
     errors: Console | None = None,
 ) -> int:
-    """Point an alias back at the version it pointed at before (one level of undo)."""
+    """Point an alias back at the version it pointed at before (one level of undo); for
+    production, request that version's deployment too, all at once."""
 
     def body() -> int:
-        registry = resolve_stack(session, stack, endpoint_url).registry()
+        target = resolve_stack(session, stack, endpoint_url)
+        registry = target.registry()
         who = resolve_actor(session, endpoint_url, actor)
         before = registry.alias(model, alias)
         pointer = registry.rollback(model, alias=alias, actor=who, reason=reason)
@@ -570,6 +573,9 @@ def rollback_alias(
         console.print(
             f"{escape(model)} {escape(alias)} rolled back: {was} -> v{pointer.version} (by {escape(who)})"
         )
+        if alias == DEFAULT_ALIAS:
+            # The endpoint goes back too, at once: a rollback does not bake a canary.
+            _request_deployment(target, console, model, pointer.version, strategy=ALL_AT_ONCE, who=who)
         return EXIT_OK
 
     return _guarded(errors or console, body)

@@ -13,7 +13,7 @@ from mlops_cli.contract_store import push_contract
 from mlops_cli.local.cloud import LocalCloud, local_cloud
 from mlops_cli.local.event_router import as_aws_sends_it
 from mlops_cli.local.runtime import Invocation
-from mlops_cli.models_cli import approve_version
+from mlops_cli.models_cli import approve_version, rollback_alias
 from mlops_cli.sample_data import churn_table, write_csv
 from mlops_core.registry import DynamoDBModelRegistry
 
@@ -75,3 +75,43 @@ def test_an_approval_delivered_after_a_newer_version_went_live_changes_nothing(
     assert invocation.result["status"] == "Stale"
     assert live_alias(cloud) == live
     assert drain(cloud, consumer) == []
+
+
+def _serving(cloud: LocalCloud) -> str:
+    """The model version predict's live alias serves (its bound MODEL_VERSION)."""
+    version, weights = live_alias(cloud)
+    assert weights == {}
+    configuration = cloud.session.client("lambda").get_function_configuration(
+        FunctionName=cloud.stack.outputs["PredictFunctionName"], Qualifier=version
+    )
+    return str(configuration["Environment"]["Variables"]["MODEL_VERSION"])
+
+
+def test_mlops_models_rollback_of_production_rolls_the_endpoint_back_at_once(
+    cloud: LocalCloud, tmp_path: Path
+) -> None:
+    # Given v1 then v2 went live
+    push_contract(cloud.s3, cloud.bucket, REPO_ROOT / "infra" / "contracts" / "churn.yaml")
+    _model_live(cloud, tmp_path, seed=5)
+    _model_live(cloud, tmp_path, seed=6)
+    assert _serving(cloud) == "2"
+    consumer = listen(cloud)
+
+    # When an operator rolls production back
+    screen = io.StringIO()
+    code = rollback_alias(
+        cloud.session,
+        Console(file=screen),
+        "churn",
+        stack="mlops-local",
+        actor="oncall",
+        reason="error rate up",
+    )
+    cloud.settle()
+
+    # Then the registry and the endpoint are both back on v1, announced once
+    assert code == 0, screen.getvalue()
+    assert "DeploymentRequested published" in screen.getvalue()
+    assert _serving(cloud) == "1"
+    deployed = [e["detail"] for e in drain(cloud, consumer) if e["detail-type"] == "ModelDeployed"]
+    assert [(d["version"], d["strategy"]) for d in deployed] == [(1, "AllAtOnce")]
