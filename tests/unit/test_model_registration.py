@@ -227,8 +227,24 @@ def _with_manifest(model: TrainedModel, change: Callable[[dict[str, Any]], objec
             lambda d: d["feature_signature"][2].update(allowed=[]),
             "feature_signature.2.allowed: allowed must list",
         ),
+        # Accepted before: predict would never have enforced the bound.
+        (
+            lambda d: d["feature_signature"][0].update(min=float("nan")),
+            "feature_signature.0.min: a bound must be a finite number, not nan",
+        ),
+        (
+            lambda d: d["feature_signature"][0].update(min=10, max=1),
+            "feature_signature.0: max (1) is below min (10)",
+        ),
     ],
-    ids=["metrics left out", "a NaN metric", "a metric past DynamoDB's range", "an empty allowed list"],
+    ids=[
+        "metrics left out",
+        "a NaN metric",
+        "a metric past DynamoDB's range",
+        "an empty allowed list",
+        "a NaN bound",
+        "bounds out of order",
+    ],
 )
 def test_a_manifest_registration_cannot_use_is_refused_naming_the_field(
     world: World,

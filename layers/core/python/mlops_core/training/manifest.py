@@ -7,6 +7,7 @@ same schema, the dataset fields left out. Importing this module loads no scikit-
 
 from __future__ import annotations
 
+import math
 import platform
 from datetime import datetime
 from importlib import metadata
@@ -47,6 +48,20 @@ class FeatureField(_Frozen):
     allowed: list[str | int | float | bool] | None = None
     min: int | float | None = None
     max: int | float | None = None
+
+    @field_validator("min", "max")
+    @classmethod
+    def _finite(cls, bound: float | None) -> float | None:
+        # predict enforces these bounds, and no value is ever below NaN or above infinity.
+        if bound is not None and not math.isfinite(bound):
+            raise ValueError(f"a bound must be a finite number, not {bound}")
+        return bound
+
+    @model_validator(mode="after")
+    def _bounds_in_order(self) -> FeatureField:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"max ({self.max}) is below min ({self.min}): no value could be sent")
+        return self
 
     @field_validator("allowed")
     @classmethod
