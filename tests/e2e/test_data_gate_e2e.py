@@ -16,6 +16,7 @@ from mlops_cli.local.sam_template import load_source_template
 from mlops_cli.sample_data import churn_table, write_csv
 
 from ..conftest import REPO_ROOT
+from .conftest import drain, listen
 
 CHURN_CONTRACT = REPO_ROOT / "infra" / "contracts" / "churn.yaml"
 
@@ -29,27 +30,10 @@ def _keys(cloud: LocalCloud, prefix: str) -> list[str]:
     return sorted(item["Key"] for item in listing.get("Contents", []))
 
 
-def _capture_bus(cloud: LocalCloud) -> str:
-    """A consumer of the bundle's bus: a rule into a queue, as a user's own stack would add."""
-    sqs, events = cloud.session.client("sqs"), cloud.session.client("events")
-    url: str = sqs.create_queue(QueueName="consumer")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    bus = cloud.stack.outputs["EventBusName"]
-    events.put_rule(Name="consumer", EventBusName=bus, EventPattern=json.dumps({"source": ["mlops.bundle"]}))
-    events.put_targets(Rule="consumer", EventBusName=bus, Targets=[{"Id": "q", "Arn": arn}])
-    return url
-
-
-def _received(cloud: LocalCloud, url: str) -> list[dict[str, Any]]:
-    sqs = cloud.session.client("sqs")
-    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
-    return [json.loads(m["Body"]) for m in messages]
-
-
 def test_an_upload_reaches_validate_dataset_through_the_templates_rule(
     cloud: LocalCloud, tmp_path: Path
 ) -> None:
-    consumer = _capture_bus(cloud)
+    consumer = listen(cloud)
     push_contract(cloud.s3, cloud.bucket, CHURN_CONTRACT)
     cloud.s3.put_object(Bucket=cloud.bucket, Key="incoming/churn/2026-11.csv", Body=_csv(tmp_path))
 
@@ -61,7 +45,7 @@ def test_an_upload_reaches_validate_dataset_through_the_templates_rule(
     [validated] = _keys(cloud, "validated/churn/")
     assert validated.endswith("/2026-11.csv")
     assert len(_keys(cloud, "reports/validation/churn/")) == 1
-    [event] = [e for e in _received(cloud, consumer) if e["detail-type"].startswith("Dataset")]
+    [event] = [e for e in drain(cloud, consumer) if e["detail-type"].startswith("Dataset")]
     assert event["detail-type"] == "DatasetValidated"
     assert event["detail"]["rows"] == 200
 
@@ -108,7 +92,7 @@ def test_a_raising_handler_is_retried_twice_then_lands_in_the_on_failure_queue(
 
     assert len(attempts) == 3  # the first try and EventInvokeConfig's two retries
     queue = cloud.stack.outputs["ValidateDatasetFailureQueueUrl"]
-    [record] = _received(cloud, queue)
+    [record] = drain(cloud, queue)
     assert record["requestContext"]["condition"] == "RetriesExhausted"
     assert record["requestContext"]["approximateInvokeCount"] == 3
     assert record["responsePayload"]["errorMessage"] == "simulated outage"

@@ -10,7 +10,6 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from rich.console import Console
@@ -29,6 +28,7 @@ from mlops_core.training.spec import training_spec
 from mlops_core.training.train import build_manifest, train
 
 from ..conftest import REPO_ROOT
+from .conftest import drain, listen
 
 STACK = "mlops-local"
 CHURN_CONTRACT = REPO_ROOT / "infra" / "contracts" / "churn.yaml"
@@ -82,22 +82,6 @@ class Terminal:
 @pytest.fixture
 def term() -> Terminal:
     return Terminal()
-
-
-def capture_bus(cloud: LocalCloud) -> str:
-    """A consumer of the bundle's bus: a rule into a queue."""
-    sqs, events = cloud.session.client("sqs"), cloud.session.client("events")
-    url: str = sqs.create_queue(QueueName="consumer")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    bus = cloud.stack.outputs["EventBusName"]
-    events.put_rule(Name="consumer", EventBusName=bus, EventPattern=json.dumps({"source": ["mlops.bundle"]}))
-    events.put_targets(Rule="consumer", EventBusName=bus, Targets=[{"Id": "q", "Arn": arn}])
-    return url
-
-
-def received(cloud: LocalCloud, url: str) -> list[dict[str, Any]]:
-    messages = cloud.session.client("sqs").receive_message(QueueUrl=url, MaxNumberOfMessages=10)
-    return [json.loads(m["Body"]) for m in messages.get("Messages", [])]
 
 
 # --- reading the registry ---------------------------------------------------------------------
@@ -173,7 +157,7 @@ def test_a_stack_that_does_not_exist_exits_2_naming_it_and_the_region(
 
 
 def test_approve_records_the_actor_and_publishes_model_approved(cloud: LocalCloud, term: Terminal) -> None:
-    consumer = capture_bus(cloud)
+    consumer = listen(cloud)
     seed(cloud, "a")
 
     code = models_cli.approve_version(
@@ -188,7 +172,7 @@ def test_approve_records_the_actor_and_publishes_model_approved(cloud: LocalClou
         "alice",
         "holdout checked",
     )
-    [event] = received(cloud, consumer)
+    [event] = drain(cloud, consumer)
     assert event["detail-type"] == "ModelApproved"
     assert event["source"] == "mlops.bundle"
     assert event["detail"]["model"] == "churn"
@@ -200,7 +184,7 @@ def test_approve_records_the_actor_and_publishes_model_approved(cloud: LocalClou
 def test_without_actor_the_caller_identity_acts_and_a_rejection_publishes_model_rejected(
     cloud: LocalCloud, term: Terminal
 ) -> None:
-    consumer = capture_bus(cloud)
+    consumer = listen(cloud)
     seed(cloud, "a")
     identity = cloud.session.client("sts").get_caller_identity()["Arn"]
 
@@ -209,7 +193,7 @@ def test_without_actor_the_caller_identity_acts_and_a_rejection_publishes_model_
     )
 
     assert code == 0, term.text
-    [event] = received(cloud, consumer)
+    [event] = drain(cloud, consumer)
     assert event["detail-type"] == "ModelRejected"
     assert event["detail"]["rejected_by"] == identity
     assert event["detail"]["reason"] == "leaky feature"
@@ -219,7 +203,7 @@ def test_without_actor_the_caller_identity_acts_and_a_rejection_publishes_model_
 
 
 def test_an_illegal_transition_exits_1_with_the_registrys_message(cloud: LocalCloud, term: Terminal) -> None:
-    consumer = capture_bus(cloud)
+    consumer = listen(cloud)
     seed(cloud, "a")
     registry_of(cloud).reject("churn", 1, actor="bob", reason="bad")
 
@@ -228,7 +212,7 @@ def test_an_illegal_transition_exits_1_with_the_registrys_message(cloud: LocalCl
     assert code == 1
     assert "cannot move from Rejected to Approved" in term.text
     assert "a rejected version stays rejected" in term.text
-    assert received(cloud, consumer) == []  # nothing published for a refused decision
+    assert drain(cloud, consumer) == []  # nothing published for a refused decision
     assert models_cli.approve_version(cloud.session, term.console, "churn", stack=STACK, actor="a") == 2
     assert "name the version too" in term.text
     assert models_cli.promote_version(cloud.session, term.console, "churn:1", stack=STACK, actor="a") == 1

@@ -18,6 +18,7 @@ from mlops_cli.sample_data import churn_table, write_csv
 from mlops_core.registry import DynamoDBModelRegistry
 
 from ..conftest import REPO_ROOT
+from .conftest import live_alias
 
 
 @pytest.fixture
@@ -35,13 +36,6 @@ def _upload(cloud: LocalCloud, tmp_path: Path, seed: int) -> None:
     data = write_csv(churn_table(800, seed=seed), tmp_path / f"churn-{seed}.csv")
     cloud.s3.upload_file(str(data), cloud.bucket, f"incoming/churn/churn-{seed}.csv")
     cloud.settle()
-
-
-def _alias(cloud: LocalCloud) -> tuple[str, dict[str, float]]:
-    alias = cloud.session.client("lambda").get_alias(
-        FunctionName=cloud.stack.outputs["PredictFunctionName"], Name="live"
-    )
-    return alias["FunctionVersion"], alias.get("RoutingConfig", {}).get("AdditionalVersionWeights", {})
 
 
 def _predict(cloud: LocalCloud) -> dict[str, object]:
@@ -89,7 +83,7 @@ def test_the_first_approved_model_goes_live_at_once_and_serves_predictions(
 
     _upload(cloud, tmp_path, seed=5)
 
-    version, weights = _alias(cloud)
+    version, weights = live_alias(cloud)
     assert version != "1" and weights == {}  # 1 is the bootstrap version that serves no model
     answer = _predict(cloud)
     assert (answer["model"], answer["version"]) == ("churn", 1)
@@ -100,18 +94,18 @@ def test_the_first_approved_model_goes_live_at_once_and_serves_predictions(
 def test_a_second_model_bakes_as_a_canary_then_takes_all_traffic(cloud: LocalCloud, tmp_path: Path) -> None:
     push_contract(cloud.s3, cloud.bucket, REPO_ROOT / "infra" / "contracts" / "churn.yaml")
     _upload(cloud, tmp_path, seed=5)
-    first, _ = _alias(cloud)
+    first, _ = live_alias(cloud)
 
     _second_model_approved(cloud, tmp_path)
 
-    stable, weights = _alias(cloud)
+    stable, weights = live_alias(cloud)
     assert stable == first
     [(canary, weight)] = weights.items()
     assert weight == pytest.approx(0.1)
 
     cloud.advance(6 * 60)
 
-    assert _alias(cloud) == (canary, {})
+    assert live_alias(cloud) == (canary, {})
     production = _registry(cloud).alias("churn", "production")
     assert production is not None and production.version == 2
 
@@ -119,9 +113,9 @@ def test_a_second_model_bakes_as_a_canary_then_takes_all_traffic(cloud: LocalClo
 def test_an_alarm_during_the_bake_rolls_the_canary_back(cloud: LocalCloud, tmp_path: Path) -> None:
     push_contract(cloud.s3, cloud.bucket, REPO_ROOT / "infra" / "contracts" / "churn.yaml")
     _upload(cloud, tmp_path, seed=5)
-    first, _ = _alias(cloud)
+    first, _ = live_alias(cloud)
     _second_model_approved(cloud, tmp_path)
-    [canary] = _alias(cloud)[1]
+    [canary] = live_alias(cloud)[1]
     cloudwatch = cloud.session.client("cloudwatch")
     names = [
         a["AlarmName"]
@@ -133,6 +127,6 @@ def test_an_alarm_during_the_bake_rolls_the_canary_back(cloud: LocalCloud, tmp_p
 
     cloud.advance(6 * 60)
 
-    assert _alias(cloud) == (first, {})
+    assert live_alias(cloud) == (first, {})
     production = _registry(cloud).alias("churn", "production")
     assert production is not None and production.version == 1
