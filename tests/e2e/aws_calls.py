@@ -55,6 +55,30 @@ _TRANSACT_ITEM_ACTIONS = {
 }
 
 
+def iam_requests(call: AwsCall) -> set[tuple[str, str]]:
+    """Each IAM action the call needs, with the resource it is asked on.
+
+    S3 calls name their object or bucket ARN; other calls "*" (their resources are not compared).
+    """
+    if call.service != "s3" or "Bucket" not in call.params:
+        return {(action, "*") for action in iam_actions(call)}
+    bucket = f"arn:aws:s3:::{call.params['Bucket']}"
+    target = f"{bucket}/{call.params['Key']}" if "Key" in call.params else bucket
+    requests = {(action, target) for action in iam_actions(call) if not action.startswith("s3:GetObject")}
+    if call.operation == "CopyObject":
+        source = call.params["CopySource"]
+        if isinstance(source, dict):
+            source_arn = f"arn:aws:s3:::{source['Bucket']}/{source['Key']}"
+        else:
+            source_arn = "arn:aws:s3:::" + str(source).split("?", 1)[0]
+        requests |= {
+            (action, source_arn) for action in iam_actions(call) if action.startswith("s3:GetObject")
+        }
+    else:
+        requests |= {(action, target) for action in iam_actions(call) if action.startswith("s3:GetObject")}
+    return requests
+
+
 def iam_actions(call: AwsCall) -> set[str]:
     """The IAM actions AWS checks for this call (as the service authorization reference names them)."""
     if call.service == "s3":

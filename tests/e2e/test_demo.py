@@ -11,9 +11,11 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,7 +23,7 @@ from mlops_cli.local.cloud import TEMPLATE
 from mlops_cli.local.sam_template import load_source_template, transform_template
 from mlops_cli.main import main
 
-from .aws_calls import AwsCall, calls_recorded, iam_actions
+from .aws_calls import AwsCall, calls_recorded, iam_requests
 
 
 @dataclass
@@ -64,36 +66,62 @@ def test_the_demo_gives_every_upload_the_verdict_it_was_made_for(demo: DemoRun) 
     assert (tmp_path / "function-logs.jsonl").stat().st_size > 0
 
 
-def _granted(template: dict[str, object], function: str) -> list[str]:
-    """The actions the function's role allows (SAM writes the role as <Function>Role)."""
-    role = template["Resources"][f"{function}Role"]  # type: ignore[index]
-    actions: list[str] = []
+def _resource_patterns(value: Any, buckets: set[str]) -> list[str]:
+    """A policy Resource as glob patterns: the data bucket's ARN for any bucket, other refs as "*"."""
+    if isinstance(value, list):
+        return [pattern for item in value for pattern in _resource_patterns(item, buckets)]
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        logical_id, attribute = value["Fn::GetAtt"]
+        return ["arn:aws:s3:::*"] if logical_id in buckets and attribute == "Arn" else ["*"]
+    if isinstance(value, dict) and "Fn::Sub" in value:
+        text = value["Fn::Sub"] if isinstance(value["Fn::Sub"], str) else value["Fn::Sub"][0]
+        for bucket in buckets:
+            text = text.replace("${" + bucket + ".Arn}", "arn:aws:s3:::*")
+        return [re.sub(r"\$\{[^}]+\}", "*", text)]
+    return ["*"]
+
+
+def _granted(template: dict[str, Any], function: str) -> list[tuple[list[str], list[str]]]:
+    """The (actions, resource patterns) the function's role allows (SAM names it <Function>Role)."""
+    buckets = {k for k, v in template["Resources"].items() if v["Type"] == "AWS::S3::Bucket"}
+    role = template["Resources"][f"{function}Role"]
+    granted: list[tuple[list[str], list[str]]] = []
     for policy in role["Properties"].get("Policies", []):
         statements = policy["PolicyDocument"]["Statement"]
         for statement in statements if isinstance(statements, list) else [statements]:
             if statement.get("Effect") == "Allow":
-                action = statement["Action"]
-                actions += action if isinstance(action, list) else [action]
-    return actions
+                actions = (
+                    statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                )
+                granted.append((actions, _resource_patterns(statement.get("Resource", "*"), buckets)))
+    return granted
+
+
+def _allows(granted: list[tuple[list[str], list[str]]], action: str, resource: str) -> bool:
+    return any(
+        any(fnmatchcase(action.lower(), a.lower()) for a in actions)
+        and any(resource == "*" or fnmatchcase(resource, r) for r in resources)
+        for actions, resources in granted
+    )
 
 
 def test_every_aws_call_a_function_makes_is_granted_by_its_role(demo: DemoRun) -> None:
     # Given the template as CloudFormation receives it (SAM's roles written out)
     template = transform_template(load_source_template(TEMPLATE))
-    # When each call of the demo is matched with its function's role
-    needed: dict[str, set[str]] = {}
+    # When each call of the demo is matched with its function's role: the action, and for
+    # S3 the object or bucket it is made on
+    missing: dict[str, set[str]] = {}
+    functions = set()
     for call in demo.calls:
-        needed.setdefault(call.function, set()).update(iam_actions(call))
-    missing = {
-        function: sorted(
-            action
-            for action in actions
-            if not any(fnmatchcase(action.lower(), g.lower()) for g in _granted(template, function))
-        )
-        for function, actions in needed.items()
-    }
-    # Then every function ran, and none called an action its role does not allow
-    assert set(needed) >= {
+        functions.add(call.function)
+        granted = _granted(template, call.function)
+        for action, resource in iam_requests(call):
+            if not _allows(granted, action, resource):
+                missing.setdefault(call.function, set()).add(f"{action} on {resource}")
+    # Then every function ran, and none made a call its role does not allow
+    assert functions >= {
         "ValidateDatasetFunction",
         "TrainModelFunction",
         "RegisterModelFunction",
@@ -101,4 +129,24 @@ def test_every_aws_call_a_function_makes_is_granted_by_its_role(demo: DemoRun) -
         "PredictFunction",
         "CheckDriftFunction",
     }
-    assert {function: actions for function, actions in missing.items() if actions} == {}
+    assert missing == {}
+
+
+def test_the_role_check_refuses_what_a_role_does_not_grant() -> None:
+    # Given validate_dataset's role, and a copy from incoming/ to validated/ as the gate makes
+    granted = _granted(transform_template(load_source_template(TEMPLATE)), "ValidateDatasetFunction")
+    copy = AwsCall(
+        "ValidateDatasetFunction",
+        "s3",
+        "CopyObject",
+        {"Bucket": "b", "Key": "validated/x.csv", "CopySource": {"Bucket": "b", "Key": "incoming/x.csv"}},
+    )
+    # Then the copy is allowed, and the same write under models/ or another service's call is not
+    assert iam_requests(copy) == {
+        ("s3:PutObject", "arn:aws:s3:::b/validated/x.csv"),
+        ("s3:GetObject", "arn:aws:s3:::b/incoming/x.csv"),
+    }
+    assert all(_allows(granted, action, resource) for action, resource in iam_requests(copy))
+    assert not _allows(granted, "s3:PutObject", "arn:aws:s3:::b/models/x.skops")
+    assert not _allows(granted, "s3:GetObject", "arn:aws:s3:::b/validated/x.csv")
+    assert not _allows(granted, "lambda:GetFunction", "*")
