@@ -29,7 +29,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
 from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
@@ -57,6 +56,7 @@ from mlops_core.registry.store import check_model_name
 from mlops_core.training.baseline import DriftBaseline, NumericSummary
 from mlops_core.training.manifest import ModelManifest
 
+from .command_errors import AWS_ERRORS, aws_message, report_error
 from .models_cli import (
     DEFAULT_TIMEOUT_SECONDS,
     POLL_SECONDS,
@@ -515,7 +515,7 @@ def request_run(
         _run_table(console, run_id, [reports[m] for m in names if m in reports])
         missing = [m for m in names if m not in reports]
         if missing:
-            _error(
+            report_error(
                 err,
                 f"no report of run {run_id} for {', '.join(missing)} within {timeout:g} s; it may still "
                 f"come: `mlops drift report MODEL --run {run_id}`, or see check_drift's logs",
@@ -647,25 +647,14 @@ def _guarded(errors: Console, body: Callable[[], int]) -> int:
     try:
         return body()
     except (DriftUsageError, ContractError, ModelsUsageError, StackError, RegistryError) as problem:
-        _error(errors, str(problem))
+        report_error(errors, str(problem))
     except ObjectMissing as missing:
-        _error(errors, f"no object at {missing}")
-    except NoCredentialsError:
-        _error(
-            errors,
-            "no AWS credentials found: configure them (aws configure, AWS_PROFILE) or pass --endpoint-url",
-        )
-    except EndpointConnectionError as problem:
-        _error(
-            errors, f"{problem}: is the endpoint right (for the local cloud: is `mlops local up` running)?"
-        )
-    except (BotoCoreError, ClientError, PublishError) as problem:
-        _error(errors, f"AWS refused: {problem}")
+        report_error(errors, f"no object at {missing}")
+    except PublishError as problem:
+        report_error(errors, f"AWS refused: {problem}")
+    except AWS_ERRORS as problem:
+        report_error(errors, aws_message(problem))
     return EXIT_USAGE
-
-
-def _error(errors: Console, message: str) -> None:
-    errors.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
 
 
 def add_drift_parser(commands: Any) -> None:

@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from .command_errors import AWS_ERRORS, aws_message, is_setup_problem, report_error
 from .failures import (
     Invoker,
     ReplayOutcome,
@@ -266,26 +266,11 @@ def _guarded(errors: Console, body: Callable[[], int]) -> int:
     try:
         return body()
     except (FailuresUsageError, StackError) as problem:
-        _error(errors, str(problem))
+        report_error(errors, str(problem))
         return EXIT_USAGE
-    except NoCredentialsError:
-        _error(
-            errors,
-            "no AWS credentials found: configure them (aws configure, AWS_PROFILE) or pass --endpoint-url",
-        )
-        return EXIT_USAGE
-    except EndpointConnectionError as problem:
-        _error(
-            errors, f"{problem}: is the endpoint right (for the local cloud: is `mlops local up` running)?"
-        )
-        return EXIT_USAGE
-    except (BotoCoreError, ClientError) as problem:
-        _error(errors, f"AWS refused: {problem}")
-        return EXIT_FAILED
-
-
-def _error(errors: Console, message: str) -> None:
-    errors.print(f"[bold red]error:[/] {escape(message)}")
+    except AWS_ERRORS as problem:
+        report_error(errors, aws_message(problem))
+        return EXIT_USAGE if is_setup_problem(problem) else EXIT_FAILED
 
 
 # --- argparse wiring --------------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
@@ -57,6 +57,7 @@ from mlops_core.registry import (
 from mlops_core.registry.store import check_model_name, utc_now
 from mlops_core.training.manifest import ARTIFACT_FILE, MANIFEST_FILE, ModelManifest
 
+from .command_errors import AWS_ERRORS, aws_message, is_setup_problem, report_error
 from .stack_outputs import StackError, require_outputs, stack_outputs
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
@@ -167,29 +168,17 @@ def _guarded(errors: Console, body: Callable[[], int]) -> int:
     try:
         return body()
     except (ModelsUsageError, StackError, InvalidName) as problem:
-        _error(errors, str(problem))
+        report_error(errors, str(problem))
         return EXIT_USAGE
     except RegistryError as problem:
-        _error(errors, str(problem))
+        report_error(errors, str(problem))
         return EXIT_REFUSED
-    except NoCredentialsError:
-        _error(
-            errors,
-            "no AWS credentials found: configure them (aws configure, AWS_PROFILE) or pass --endpoint-url",
-        )
-        return EXIT_USAGE
-    except EndpointConnectionError as problem:
-        _error(
-            errors, f"{problem}: is the endpoint right (for the local cloud: is `mlops local up` running)?"
-        )
-        return EXIT_USAGE
-    except (BotoCoreError, ClientError, PublishError) as problem:
-        _error(errors, f"AWS refused: {problem}")
+    except PublishError as problem:
+        report_error(errors, f"AWS refused: {problem}")
         return EXIT_REFUSED
-
-
-def _error(errors: Console, message: str) -> None:
-    errors.print(f"[bold red]error:[/] {escape(message)}")
+    except AWS_ERRORS as problem:
+        report_error(errors, aws_message(problem))
+        return EXIT_USAGE if is_setup_problem(problem) else EXIT_REFUSED
 
 
 def _when(moment: datetime | None) -> str:
@@ -489,7 +478,7 @@ def _publish(target: Stack, errors: Console, detail: ModelApproved | ModelReject
     try:
         target.publisher().publish([detail])
     except Exception:
-        _error(
+        report_error(
             errors,
             f"the registry records the decision, but {detail.detail_type} could not be published on "
             f"{target.event_bus}; publish it again (aws events put-events) so deployment follows",
@@ -754,10 +743,10 @@ def register_model_folder(
                     return _report_registered(console, err, version)
                 reason = listener.rejection()
                 if reason is not None:
-                    _error(err, f"{model}: the upload was refused: {reason}")
+                    report_error(err, f"{model}: the upload was refused: {reason}")
                     return EXIT_REFUSED
                 if clock() >= deadline:
-                    _error(err, _no_verdict(f"s3://{target.bucket}/{prefix}/", timeout))
+                    report_error(err, _no_verdict(f"s3://{target.bucket}/{prefix}/", timeout))
                     return EXIT_REFUSED
                 pause()
 
@@ -780,7 +769,7 @@ def _report_registered(console: Console, errors: Console, version: ModelVersion)
     primary = version.metrics.get(version.primary_metric)
     metric = f", {escape(version.primary_metric)} {_number(primary)}" if primary is not None else ""
     if version.status == ModelStatus.REJECTED:
-        _error(
+        report_error(
             errors,
             f"{version.model} v{version.version} was registered and rejected by the approval policy: "
             f"{version.status_reason or 'no reason given'}",
