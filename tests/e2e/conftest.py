@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 
 from mlops_cli.local.cloud import TEMPLATE, LocalCloud, local_cloud
+from mlops_cli.local.function_urls import url_event
 from mlops_cli.local.sam_template import load_source_template
 
 from ..conftest import REPO_ROOT
@@ -81,3 +83,33 @@ def live_alias(cloud: LocalCloud) -> tuple[str, dict[str, float]]:
         FunctionName=cloud.stack.outputs["PredictFunctionName"], Name="live"
     )
     return alias["FunctionVersion"], alias.get("RoutingConfig", {}).get("AdditionalVersionWeights", {})
+
+
+CHURN_ROW = {
+    "tenure_months": 12,
+    "monthly_charges": 49.5,
+    "plan": "plus",
+    "support_tickets": 1,
+    "autopay": True,
+}
+
+
+def predict_live(cloud: LocalCloud) -> dict[str, Any]:
+    """One churn instance POSTed to predict's function URL, served by the live alias: the response."""
+    predict = cloud.stack.function("PredictFunction")
+    body = json.dumps({"instances": [CHURN_ROW]}).encode()
+    event = url_event("POST", "/predict", {"content-type": "application/json"}, body, predict)
+    response: dict[str, Any] = cloud.runtime.invoke(predict, event, "live")
+    return response
+
+
+class Terminal:
+    """A console that records what a command printed, wide enough that tables never wrap."""
+
+    def __init__(self) -> None:
+        self.buffer = io.StringIO()
+        self.console = Console(file=self.buffer, width=300, highlight=False, color_system=None)
+
+    @property
+    def text(self) -> str:
+        return self.buffer.getvalue()

@@ -7,7 +7,6 @@ The fix: the table is back. The replay hands the recorded event to the function 
 
 from __future__ import annotations
 
-import io
 import json
 import time
 from pathlib import Path
@@ -15,7 +14,6 @@ from typing import Any
 
 import boto3
 import pytest
-from rich.console import Console
 
 from mlops_cli.contract_store import push_contract
 from mlops_cli.failures import FailedDelivery, Invoker
@@ -25,23 +23,12 @@ from mlops_cli.main import main
 from mlops_cli.sample_data import churn_table, write_csv
 
 from ..conftest import REPO_ROOT
+from .conftest import Terminal
 from .test_local_up import _serving
 
 STACK = "mlops-local"
 QUEUE = "ValidateDatasetFailureQueue"
 CHURN_CONTRACT = REPO_ROOT / "infra" / "contracts" / "churn.yaml"
-
-
-class Terminal:
-    """A console that records what a command printed, wide enough that tables never wrap."""
-
-    def __init__(self) -> None:
-        self.buffer = io.StringIO()
-        self.console = Console(file=self.buffer, width=300, highlight=False, color_system=None)
-
-    @property
-    def text(self) -> str:
-        return self.buffer.getvalue()
 
 
 @pytest.fixture

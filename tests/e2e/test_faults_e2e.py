@@ -10,7 +10,6 @@ the failure record finishes the work exactly once.
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,6 @@ import pytest
 from mlops_cli.contract_store import push_contract
 from mlops_cli.local.cloud import LocalCloud, local_cloud
 from mlops_cli.local.faults import Fault, FaultKind
-from mlops_cli.local.function_urls import url_event
 from mlops_cli.local.runtime import Invocation
 from mlops_cli.sample_data import churn_table, write_csv
 from mlops_core.deployment import DeploymentStatus
@@ -28,7 +26,7 @@ from mlops_core.deployment_adapters import DynamoDBDeploymentStore
 from mlops_core.registry import DynamoDBModelRegistry
 
 from ..conftest import REPO_ROOT
-from .conftest import drain, listen, live_alias
+from .conftest import drain, listen, live_alias, predict_live
 
 CHURN_CONTRACT = REPO_ROOT / "infra" / "contracts" / "churn.yaml"
 KEY = "incoming/churn/2026-11.csv"
@@ -239,21 +237,6 @@ def test_a_rollout_stopped_half_way_is_finished_by_the_retry(
     assert {e["detail"]["deployment_id"] for e in deployed} == {"churn-v1"}
 
 
-def _predict(cloud: LocalCloud) -> dict[str, Any]:
-    predict = cloud.stack.function("PredictFunction")
-    row = {
-        "tenure_months": 12,
-        "monthly_charges": 49.5,
-        "plan": "plus",
-        "support_tickets": 1,
-        "autopay": True,
-    }
-    body = json.dumps({"instances": [row]}).encode()
-    event = url_event("POST", "/predict", {"content-type": "application/json"}, body, predict)
-    response: dict[str, Any] = cloud.runtime.invoke(predict, event, "live")
-    return response
-
-
 def test_a_capture_stream_that_refuses_records_never_fails_a_prediction(
     cloud: LocalCloud, tmp_path: Path, function_logs: io.StringIO
 ) -> None:
@@ -265,7 +248,7 @@ def test_a_capture_stream_that_refuses_records_never_fails_a_prediction(
     )
 
     # When a client asks for a prediction
-    response = _predict(cloud)
+    response = predict_live(cloud)
 
     # Then it is answered; the SDK retried the capture, then the failure was counted, not raised
     assert response["statusCode"] == 200, response
@@ -276,5 +259,5 @@ def test_a_capture_stream_that_refuses_records_never_fails_a_prediction(
     # and once Firehose accepts again, the next request is captured
     cloud.faults.clear()
     seen = len(function_logs.getvalue())
-    assert _predict(cloud)["statusCode"] == 200
+    assert predict_live(cloud)["statusCode"] == 200
     assert "CapturedRecords" in function_logs.getvalue()[seen:]

@@ -28,7 +28,7 @@ from mlops_core.training.spec import training_spec
 from mlops_core.training.train import build_manifest, train
 
 from ..conftest import REPO_ROOT
-from .conftest import drain, listen
+from .conftest import Terminal, drain, listen
 
 STACK = "mlops-local"
 CHURN_CONTRACT = REPO_ROOT / "infra" / "contracts" / "churn.yaml"
@@ -65,18 +65,6 @@ def seed(cloud: LocalCloud, label: str, model: str = "churn", auc: float = 0.91)
         lineage=LINEAGE,
         actor="pipeline",
     )
-
-
-class Terminal:
-    """A console that records what a command printed, wide enough that tables never wrap."""
-
-    def __init__(self) -> None:
-        self.buffer = io.StringIO()
-        self.console = Console(file=self.buffer, width=250, highlight=False, color_system=None)
-
-    @property
-    def text(self) -> str:
-        return self.buffer.getvalue()
 
 
 @pytest.fixture

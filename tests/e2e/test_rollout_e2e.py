@@ -12,13 +12,12 @@ from rich.console import Console
 
 from mlops_cli.contract_store import push_contract
 from mlops_cli.local.cloud import LocalCloud, local_cloud
-from mlops_cli.local.function_urls import url_event
 from mlops_cli.models_cli import approve_version
 from mlops_cli.sample_data import churn_table, write_csv
 from mlops_core.registry import DynamoDBModelRegistry
 
 from ..conftest import REPO_ROOT
-from .conftest import live_alias
+from .conftest import live_alias, predict_live
 
 
 @pytest.fixture
@@ -39,22 +38,7 @@ def _upload(cloud: LocalCloud, tmp_path: Path, seed: int) -> None:
 
 
 def _predict(cloud: LocalCloud) -> dict[str, object]:
-    predict = cloud.stack.function("PredictFunction")
-    row = {
-        "tenure_months": 12,
-        "monthly_charges": 49.5,
-        "plan": "plus",
-        "support_tickets": 1,
-        "autopay": True,
-    }
-    event = url_event(
-        "POST",
-        "/predict",
-        {"content-type": "application/json"},
-        json.dumps({"instances": [row]}).encode(),
-        predict,
-    )
-    response = cloud.runtime.invoke(predict, event, "live")
+    response = predict_live(cloud)
     assert response["statusCode"] == 200, response
     body: dict[str, object] = json.loads(response["body"])
     return body
