@@ -51,6 +51,8 @@ class WindowSummary(_Frozen):
     malformed: int
     instances: int
     sampled: bool
+    #: Capture objects whose GZIP data is damaged (``key: reason``); what came before the damage counts.
+    unreadable_files: list[str] = []
 
 
 class DriftReport(_Frozen):
@@ -140,6 +142,7 @@ def check_model_drift(
                 malformed=window.malformed,
                 instances=len(window.instances),
                 sampled=window.sampled,
+                unreadable_files=window.unreadable,
             ),
             "features": {f.feature: f for f in comparison.features},
             "prediction": comparison.prediction,

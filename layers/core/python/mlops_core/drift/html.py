@@ -216,6 +216,9 @@ def _window(report: DriftReport, source: str | None) -> str:
         text += " (sampled down)"
     if window.malformed:
         text += f", {window.malformed} malformed lines skipped"
+    if window.unreadable_files:
+        count = len(window.unreadable_files)
+        text += f", {count} damaged file{'s' if count != 1 else ''} read up to the damage"
     return text
 
 

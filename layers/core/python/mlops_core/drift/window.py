@@ -25,6 +25,7 @@ import gzip
 import json
 import re
 import threading
+import zlib
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -33,7 +34,7 @@ from datetime import date, timedelta
 from enum import Enum
 from functools import partial
 from queue import Full, Queue
-from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -99,6 +100,9 @@ class CaptureWindow:
     records: int = 0
     malformed: int = 0
     versions: Counter[int | None] = field(default_factory=Counter)
+    #: Objects whose compressed data broke off or is not GZIP (``key: reason``): the lines read
+    #: before the damage count, the rest of the object is skipped and the check goes on.
+    unreadable: list[str] = field(default_factory=list)
 
     @property
     def sampled(self) -> bool:
@@ -171,7 +175,10 @@ def read_capture_window(
     # takes the objects in key order.
     readers = [partial(_object_blocks, store, key, reader.head) for key in keys]
     for block in _in_order(readers, _READERS):
-        reader.read(block)
+        if isinstance(block, _Unreadable):
+            window.unreadable.append(f"{block.key}: {block.reason}")
+        else:
+            reader.read(block)
     reader.finish()
     return window
 
@@ -190,11 +197,33 @@ class _Block:
     token: bytes | None
 
 
-def _object_blocks(store: ObjectStore, key: str, head: bytes) -> Iterator[_Block]:
-    for data, begin, end in _blocks(store.open(key)):
-        block = _located(data, begin, end, head)
-        if block is not None:
-            yield block
+def _damage_errors() -> tuple[type[Exception], ...]:
+    """What a damaged GZIP object raises while it is read: a bad header, a cut-off stream, bad data."""
+    errors: tuple[type[Exception], ...] = (gzip.BadGzipFile, EOFError, zlib.error)
+    try:
+        from isal.isal_zlib import error as isal_error  # noqa: PLC0415 - optional, as in _gunzip
+    except ImportError:
+        return errors
+    # isal's stubs declare its error as an instance; it is the exception class.
+    return (*errors, cast("type[Exception]", isal_error))
+
+
+@dataclass(frozen=True)
+class _Unreadable:
+    """An object the reader had to stop in: its compressed data is damaged."""
+
+    key: str
+    reason: str
+
+
+def _object_blocks(store: ObjectStore, key: str, head: bytes) -> Iterator[_Block | _Unreadable]:
+    try:
+        for data, begin, end in _blocks(store.open(key)):
+            block = _located(data, begin, end, head)
+            if block is not None:
+                yield block
+    except _damage_errors() as damage:  # one bad object never stops a model's check
+        yield _Unreadable(key, f"{type(damage).__name__}: {damage}")
 
 
 def _located(data: bytes, begin: int, end: int, head: bytes) -> _Block | None:
