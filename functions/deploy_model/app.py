@@ -50,6 +50,7 @@ alarms = CloudWatchAlarms(
     settings.predict_function,
     alias=settings.live_alias,
     p99_threshold_ms=settings.latency_alarm_ms,
+    metrics_namespace=settings.metrics_namespace,
 )
 publisher = EventBridgePublisher(boto3.client("events"), settings.event_bus_name)
 scheduler_client = boto3.client("scheduler")

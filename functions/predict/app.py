@@ -14,14 +14,16 @@ import base64
 import binascii
 import json
 from datetime import datetime
+from http import HTTPStatus
 from typing import Any
 
 import boto3
 from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Response
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mlops_core.capture import CaptureSink, FirehoseCaptureSink, Sampler, capture_records, now
+from mlops_core.endpoint_metrics import SERVER_ERRORS_METRIC, VERSION_DIMENSION
 from mlops_core.object_store import S3ObjectStore
 from mlops_core.observability import logger, metrics, tracer
 from mlops_core.prediction import (
@@ -179,6 +181,8 @@ def _request_id() -> str:
 
 def _respond(status: int, body: dict[str, Any]) -> Response[str]:
     request_id = _request_id()
+    if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+        _count_server_error()
     document = {**body, "request_id": request_id}
     return Response(
         status_code=status,
@@ -186,6 +190,18 @@ def _respond(status: int, body: dict[str, Any]) -> Response[str]:
         body=json.dumps(document, separators=(",", ":")),
         headers={REQUEST_ID_HEADER: request_id},
     )
+
+
+def _count_server_error() -> None:
+    """One 5xx, by the Lambda version that answered: each version's rollout alarm reads it."""
+    version = str(app.lambda_context.function_version)
+    with single_metric(
+        name=SERVER_ERRORS_METRIC,
+        unit=MetricUnit.Count,
+        value=1,
+        default_dimensions={"service": "predict", VERSION_DIMENSION: version},
+    ):
+        pass
 
 
 def _capture(

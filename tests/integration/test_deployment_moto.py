@@ -210,11 +210,25 @@ def test_alarms_watch_the_new_version_behind_the_alias(aws: Aws) -> None:
 
     described = {a["AlarmName"]: a for a in aws.cloudwatch.describe_alarms(AlarmNames=names)["MetricAlarms"]}
     errors, latency = described[names[0]], described[names[1]]
-    dimensions = {d["Name"]: d["Value"] for d in errors["Dimensions"]}
+    # errors: Lambda's (crashes, timeouts) plus the 5xx predict answers, both of version 7
+    queries = {q["Id"]: q for q in errors["Metrics"]}
+    crashes, answered = queries["crashes"]["MetricStat"], queries["answered"]["MetricStat"]
+    dimensions = {d["Name"]: d["Value"] for d in crashes["Metric"]["Dimensions"]}
     assert dimensions == {"FunctionName": FUNCTION, "Resource": f"{FUNCTION}:live", "ExecutedVersion": "7"}
-    assert (errors["MetricName"], errors["Statistic"], errors["Threshold"]) == ("Errors", "Sum", 0.0)
-    assert errors["Period"] == 60
-    assert errors["ComparisonOperator"] == "GreaterThanThreshold"
+    assert (crashes["Metric"]["Namespace"], crashes["Metric"]["MetricName"]) == ("AWS/Lambda", "Errors")
+    own = {d["Name"]: d["Value"] for d in answered["Metric"]["Dimensions"]}
+    assert (answered["Metric"]["Namespace"], answered["Metric"]["MetricName"]) == (
+        "MLOpsBundle",
+        "ServerErrors",
+    )
+    assert own == {"service": "predict", "function_version": "7"}
+    assert {crashes["Stat"], answered["Stat"], crashes["Period"]} == {"Sum", 60}
+    assert queries["errors"]["Expression"] == "FILL(crashes, 0) + FILL(answered, 0)"
+    assert queries["errors"]["ReturnData"] is True
+    assert (errors["Threshold"], errors["ComparisonOperator"]) == (0.0, "GreaterThanThreshold")
+    latency_dimensions = {d["Name"]: d["Value"] for d in latency["Dimensions"]}
+    assert latency_dimensions == dimensions
+    assert latency["Period"] == 60
     assert (latency["MetricName"], latency["ExtendedStatistic"], latency["Threshold"]) == (
         "Duration",
         "p99",

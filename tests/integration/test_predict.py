@@ -228,6 +228,30 @@ def test_no_model_bound_answers_503(load_predict: Load) -> None:
     assert (status, body["error"]) == (503, "model_unavailable")
 
 
+def _emf(out: str, metric: str) -> list[dict[str, Any]]:
+    """The EMF documents of stdout that carry ``metric``."""
+    documents = [json.loads(line) for line in out.splitlines() if line.startswith('{"_aws"')]
+    return [d for d in documents if metric in d]
+
+
+def test_every_5xx_answer_is_counted_by_the_version_that_gave_it(
+    load_predict: Load, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a predict version with no model bound (every /predict is a 503)
+    predict = load_predict(bound=False)
+    capsys.readouterr()
+    # When it answers one request with a 5xx and one with a 4xx
+    assert _call(predict, _event("POST", "/predict", json.dumps({"instances": [GOOD]})))[0] == 503
+    assert _call(predict, _event("GET", "/nope"))[0] == 404
+    # Then one ServerErrors is counted, with the version that answered: its rollout alarm reads it
+    [document] = _emf(capsys.readouterr().out, "ServerErrors")
+    assert document["ServerErrors"] == [1.0]
+    assert document["function_version"] == "$LATEST"
+    assert document["service"] == "predict"
+    [directive] = document["_aws"]["CloudWatchMetrics"]
+    assert sorted(directive["Dimensions"][0]) == ["function_version", "service"]
+
+
 def test_a_tampered_artifact_answers_503_never_500(stack: GateStack, load_predict: Load) -> None:
     predict = load_predict()
     stack.put_object(f"{FOLDER}/model.skops", b"PK\x03\x04 not the registered model")

@@ -19,6 +19,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from mlops_core.deployment import Deployment, DeploymentConflict, DeploymentStatus
+from mlops_core.endpoint_metrics import SERVER_ERRORS_METRIC, VERSION_DIMENSION
 
 BINDING_VARIABLES = ("MODEL_NAME", "MODEL_VERSION", "ARTIFACT_URI", "ARTIFACT_SHA256", "MANIFEST_URI")
 
@@ -265,6 +266,7 @@ class CloudWatchAlarms:
         p99_threshold_ms: float = 1000.0,
         period_seconds: int = 60,
         alarm_actions: Sequence[str] = (),
+        metrics_namespace: str = "MLOpsBundle",
     ) -> None:
         self._client = client
         self.function_name = function_name
@@ -272,6 +274,7 @@ class CloudWatchAlarms:
         self.p99_threshold_ms = p99_threshold_ms
         self.period_seconds = period_seconds
         self.alarm_actions = list(alarm_actions)
+        self.metrics_namespace = metrics_namespace
 
     def names_for(self, function_version: str) -> list[str]:
         head = f"{self.function_name}-v{function_version}"
@@ -279,30 +282,46 @@ class CloudWatchAlarms:
 
     def create_for(self, function_version: str) -> list[str]:
         errors, latency = self.names_for(function_version)
+        lambda_dimensions = [
+            {"Name": "FunctionName", "Value": self.function_name},
+            {"Name": "Resource", "Value": f"{self.function_name}:{self.alias}"},
+            {"Name": "ExecutedVersion", "Value": function_version},
+        ]
         common: dict[str, Any] = {
-            "Namespace": "AWS/Lambda",
-            "Dimensions": [
-                {"Name": "FunctionName", "Value": self.function_name},
-                {"Name": "Resource", "Value": f"{self.function_name}:{self.alias}"},
-                {"Name": "ExecutedVersion", "Value": function_version},
-            ],
-            "Period": self.period_seconds,
             "EvaluationPeriods": 1,
             "ComparisonOperator": "GreaterThanThreshold",
             "TreatMissingData": "notBreaching",
             "AlarmActions": self.alarm_actions,
         }
+        # Lambda's Errors counts what the handler did not answer (a crash, a timeout); predict
+        # answers a model that fails with a 500, counted in its own ServerErrors by version.
         self._client.put_metric_alarm(
             AlarmName=errors,
-            AlarmDescription=f"errors of {self.function_name} version {function_version} (deploy_model)",
-            MetricName="Errors",
-            Statistic="Sum",
+            AlarmDescription=(
+                f"errors and 5xx answers of {self.function_name} version {function_version} (deploy_model)"
+            ),
+            Metrics=[
+                self._stat("crashes", "AWS/Lambda", "Errors", lambda_dimensions),
+                self._stat(
+                    "answered",
+                    self.metrics_namespace,
+                    SERVER_ERRORS_METRIC,
+                    [
+                        {"Name": "service", "Value": "predict"},
+                        {"Name": VERSION_DIMENSION, "Value": function_version},
+                    ],
+                ),
+                {"Id": "errors", "Expression": "FILL(crashes, 0) + FILL(answered, 0)", "ReturnData": True},
+            ],
             Threshold=0.0,
             **common,
         )
         self._client.put_metric_alarm(
             AlarmName=latency,
             AlarmDescription=f"p99 duration of {self.function_name} v{function_version} (deploy_model)",
+            Namespace="AWS/Lambda",
+            Dimensions=lambda_dimensions,
+            Period=self.period_seconds,
             MetricName="Duration",
             ExtendedStatistic="p99",
             Threshold=self.p99_threshold_ms,
@@ -310,6 +329,19 @@ class CloudWatchAlarms:
             **common,
         )
         return [errors, latency]
+
+    def _stat(
+        self, query_id: str, namespace: str, name: str, dimensions: list[dict[str, str]]
+    ) -> dict[str, Any]:
+        return {
+            "Id": query_id,
+            "MetricStat": {
+                "Metric": {"Namespace": namespace, "MetricName": name, "Dimensions": dimensions},
+                "Period": self.period_seconds,
+                "Stat": "Sum",
+            },
+            "ReturnData": False,
+        }
 
     def in_alarm(self, names: Sequence[str]) -> list[str]:
         firing: list[str] = []

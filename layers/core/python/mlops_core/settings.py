@@ -95,6 +95,8 @@ class DeployModelSettings(FunctionSettings):
     latency_alarm_ms: float = Field(alias="LATENCY_ALARM_MS", default=1000.0, gt=0)
     scheduler_role_arn: str = Field(alias="SCHEDULER_ROLE_ARN", min_length=1)
     step_dead_letter_arn: str | None = Field(alias="STEP_DEAD_LETTER_ARN", default=None)
+    #: Where predict's own metrics are (its ServerErrors feed each version's errors alarm).
+    metrics_namespace: str = Field(alias="POWERTOOLS_METRICS_NAMESPACE", default="MLOpsBundle", min_length=1)
 
 
 class CheckDriftSettings(FunctionSettings):
