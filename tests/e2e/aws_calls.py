@@ -64,19 +64,14 @@ def iam_requests(call: AwsCall) -> set[tuple[str, str]]:
         return {(action, "*") for action in iam_actions(call)}
     bucket = f"arn:aws:s3:::{call.params['Bucket']}"
     target = f"{bucket}/{call.params['Key']}" if "Key" in call.params else bucket
-    requests = {(action, target) for action in iam_actions(call) if not action.startswith("s3:GetObject")}
+    read = target  # a copy reads its source and writes its destination
     if call.operation == "CopyObject":
         source = call.params["CopySource"]
-        if isinstance(source, dict):
-            source_arn = f"arn:aws:s3:::{source['Bucket']}/{source['Key']}"
-        else:
-            source_arn = "arn:aws:s3:::" + str(source).split("?", 1)[0]
-        requests |= {
-            (action, source_arn) for action in iam_actions(call) if action.startswith("s3:GetObject")
-        }
-    else:
-        requests |= {(action, target) for action in iam_actions(call) if action.startswith("s3:GetObject")}
-    return requests
+        named = (
+            f"{source['Bucket']}/{source['Key']}" if isinstance(source, dict) else str(source).split("?")[0]
+        )
+        read = f"arn:aws:s3:::{named}"
+    return {(action, read if action.startswith("s3:GetObject") else target) for action in iam_actions(call)}
 
 
 def iam_actions(call: AwsCall) -> set[str]:

@@ -12,21 +12,18 @@ from __future__ import annotations
 import argparse
 import re
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 
 from mlops_cli.main import _parser
 from mlops_core.deployment_adapters import CloudWatchAlarms
 
+from .conftest import REPO_ROOT, Template, failure_queues, resources_of
+
 pytestmark = pytest.mark.template
 
-# conftest.py holds the same paths; with --import-mode=importlib a test cannot import it.
-REPO_ROOT = Path(__file__).resolve().parents[2]
 OPERATIONS = REPO_ROOT / "docs" / "operations.md"
 SECURITY = REPO_ROOT / "docs" / "security.md"
-Template = dict[str, Any]
 
 ALARMS_SECTION = "Alarms"
 QUEUES_SECTION = "Failure queues and replay"
@@ -46,14 +43,6 @@ _COMMAND_END = frozenset({"|", "||", "&&", ";", ">", "2>", ")", "\\"})
 
 
 # ------------------------------------------------------------------ the template
-def resources_of(template: Template, resource_type: str) -> dict[str, dict[str, Any]]:
-    return {
-        logical_id: resource
-        for logical_id, resource in template["Resources"].items()
-        if resource["Type"] == resource_type
-    }
-
-
 def alarm_names(template: Template) -> list[str]:
     """The template's alarms by logical id, and the per-version alarms deploy_model creates.
 
@@ -65,32 +54,6 @@ def alarm_names(template: Template) -> list[str]:
         for n in resources_of(template, "AWS::CloudWatch::Alarm")
     }
     return [*sorted(names), *RUNTIME_ALARMS]
-
-
-def failure_queues(template: Template) -> set[str]:
-    """Queues failures land in: OnFailure destinations, rule and schedule DLQs, and the
-    dead-letter queue a function hands to the schedules it creates (its environment)."""
-    queues = set(resources_of(template, "AWS::SQS::Queue"))
-
-    def queue(value: Any) -> str | None:
-        if isinstance(value, dict) and "Fn::GetAtt" in value:
-            logical_id, attribute = value["Fn::GetAtt"]
-            if attribute == "Arn" and logical_id in queues:
-                return str(logical_id)
-        return None
-
-    found: list[str | None] = []
-    for config in resources_of(template, "AWS::Lambda::EventInvokeConfig").values():
-        on_failure = config["Properties"].get("DestinationConfig", {}).get("OnFailure", {})
-        found.append(queue(on_failure.get("Destination")))
-    for rule in resources_of(template, "AWS::Events::Rule").values():
-        found += [queue(t.get("DeadLetterConfig", {}).get("Arn")) for t in rule["Properties"]["Targets"]]
-    for schedule in resources_of(template, "AWS::Scheduler::Schedule").values():
-        found.append(queue(schedule["Properties"]["Target"].get("DeadLetterConfig", {}).get("Arn")))
-    for function in resources_of(template, "AWS::Lambda::Function").values():
-        variables = function["Properties"].get("Environment", {}).get("Variables", {})
-        found += [queue(value) for value in variables.values()]
-    return {q for q in found if q is not None}
 
 
 def functions_and_roles(template: Template) -> set[str]:

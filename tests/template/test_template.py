@@ -9,18 +9,15 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from cfnlint.api import ManualArgs, lint
 
+from .conftest import REPO_ROOT, TEMPLATE_PATH, Template, failure_queues, resources_of
+
 pytestmark = pytest.mark.template
 
-# conftest.py holds the same paths; with --import-mode=importlib a test cannot import it.
-REPO_ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE_PATH = REPO_ROOT / "template.yaml"
-Template = dict[str, Any]
 
 # Actions AWS only authorises on Resource "*": they name no resource ARN to scope to.
 STAR_RESOURCE_ACTIONS = frozenset(
@@ -62,14 +59,6 @@ SUB_IN_DATA_BUCKET = re.compile(r"^\$\{DataBucket\.Arn\}/(?P<suffix>.+)$")
 
 
 # ------------------------------------------------------------------ template helpers
-def resources_of(template: Template, resource_type: str) -> dict[str, dict[str, Any]]:
-    return {
-        logical_id: resource
-        for logical_id, resource in template["Resources"].items()
-        if resource["Type"] == resource_type
-    }
-
-
 def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
@@ -251,20 +240,6 @@ def schedule_violations(template: Template) -> list[str]:
         if not may_send:
             found.append(f"{schedule_id}: its role may not send to {sorted(dlq_ids)}")
     return found
-
-
-def failure_queues(template: Template) -> set[str]:
-    """Every queue where undone work lands: rule and schedule DLQs, Lambda OnFailure destinations."""
-    queues: set[str] = set()
-    for rule in resources_of(template, "AWS::Events::Rule").values():
-        for target in rule["Properties"].get("Targets", []):
-            queues.update(referenced_ids(target.get("DeadLetterConfig", {}).get("Arn")))
-    for schedule in resources_of(template, "AWS::Scheduler::Schedule").values():
-        queues.update(referenced_ids(schedule["Properties"]["Target"].get("DeadLetterConfig", {}).get("Arn")))
-    for config in resources_of(template, "AWS::Lambda::EventInvokeConfig").values():
-        on_failure = config["Properties"].get("DestinationConfig", {}).get("OnFailure", {})
-        queues.update(referenced_ids(on_failure.get("Destination")))
-    return queues & set(resources_of(template, "AWS::SQS::Queue"))
 
 
 def failure_queue_alarm_violations(template: Template) -> list[str]:

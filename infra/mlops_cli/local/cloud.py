@@ -30,7 +30,7 @@ from mlops_cli.local.environment import environment
 from mlops_cli.local.event_router import Delivery, EventRouter, taps_kept_in_memory
 from mlops_cli.local.faults import FaultInjector, faults_answered_before_moto
 from mlops_cli.local.firehose import firehose_as_aws_delivers
-from mlops_cli.local.runtime import FunctionRuntime, Invocation
+from mlops_cli.local.runtime import RUNNING_FUNCTION, FunctionRuntime, Invocation
 from mlops_cli.local.schedules import LocalClock, ScheduleRunner
 from mlops_cli.local.stack import DeployedStack, deploy
 
@@ -132,7 +132,7 @@ def local_cloud(
     """Start moto in this process, deploy ``template`` into it, and yield the running cloud."""
     # moto logs a warning per resource type its CloudFormation skips; stack.py covers them.
     logging.getLogger("moto").setLevel(logging.ERROR)
-    faults = FaultInjector()
+    faults = FaultInjector(current_function=RUNNING_FUNCTION.get)
     with (
         environment(LOCAL_CREDENTIALS),
         mock_aws(),
@@ -148,7 +148,6 @@ def local_cloud(
         session = boto3.Session(region_name=REGION)
         stack = deploy(session, template, stack_name=stack_name, parameters=parameters)
         runtime = FunctionRuntime(stack, session, on_invocation=on_invocation, log_stream=log_stream)
-        faults.current_function = lambda: runtime.running
         router = EventRouter(stack, session, runtime, on_delivery=on_delivery, on_dispatch=on_dispatch)
         router.install_taps()
         clock = LocalClock(frozen_at=datetime.now(UTC))

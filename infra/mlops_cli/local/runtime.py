@@ -30,7 +30,8 @@ from mlops_cli.local.stack import DeployedStack, LocalFunction
 
 Handler = Callable[[Any, LocalLambdaContext], Any]
 
-#: The logical id of the function running in this thread, for tools that watch its AWS calls.
+#: The logical id of the function running in this thread: injected faults are scoped by it,
+#: and tools that watch a function's AWS calls read it.
 RUNNING_FUNCTION: ContextVar[str | None] = ContextVar("running_function", default=None)
 
 
@@ -63,8 +64,6 @@ class FunctionRuntime:
     # One invocation at a time: functions run with their environment in os.environ, which
     # the HTTP front of `mlops local up` and the event router would otherwise share.
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    #: The logical id of the function running now, for injected faults scoped to it.
-    running: str | None = None
 
     def invoke(
         self, function: LocalFunction, event: Any, qualifier: str | None = None, *, attempt: int = 1
@@ -89,7 +88,6 @@ class FunctionRuntime:
         with self._lock, environment(variables), _output_to(self.log_stream):
             running = RUNNING_FUNCTION.set(function.logical_id)
             try:
-                self.running = function.logical_id
                 # A failing import is a failed invocation too (Runtime.ImportModuleError on Lambda).
                 handler = self._handler(function, version)
                 result = handler(event, context)
@@ -116,7 +114,6 @@ class FunctionRuntime:
                 )
                 raise
             finally:
-                self.running = None
                 RUNNING_FUNCTION.reset(running)
         self._record(Invocation(function.logical_id, context.aws_request_id, attempt, True, result=result))
         return result
