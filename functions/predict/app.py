@@ -23,7 +23,7 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mlops_core.capture import CaptureSink, FirehoseCaptureSink, Sampler, capture_records, now
-from mlops_core.endpoint_metrics import SERVER_ERRORS_METRIC, VERSION_DIMENSION
+from mlops_core.endpoint_metrics import SERVER_ERRORS_METRIC, SERVICE, VERSION_DIMENSION
 from mlops_core.object_store import S3ObjectStore
 from mlops_core.observability import logger, metrics, tracer
 from mlops_core.prediction import (
@@ -199,9 +199,9 @@ def _count_server_error() -> None:
         name=SERVER_ERRORS_METRIC,
         unit=MetricUnit.Count,
         value=1,
-        default_dimensions={"service": "predict", VERSION_DIMENSION: version},
+        default_dimensions={"service": SERVICE, VERSION_DIMENSION: version},
     ):
-        pass
+        pass  # the metric is written when the block closes, with its own dimensions
 
 
 def _capture(

@@ -19,7 +19,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from mlops_core.deployment import Deployment, DeploymentConflict, DeploymentStatus
-from mlops_core.endpoint_metrics import SERVER_ERRORS_METRIC, VERSION_DIMENSION
+from mlops_core.endpoint_metrics import SERVER_ERRORS_METRIC, SERVICE, VERSION_DIMENSION
 
 BINDING_VARIABLES = ("MODEL_NAME", "MODEL_VERSION", "ARTIFACT_URI", "ARTIFACT_SHA256", "MANIFEST_URI")
 
@@ -307,7 +307,7 @@ class CloudWatchAlarms:
                     self.metrics_namespace,
                     SERVER_ERRORS_METRIC,
                     [
-                        {"Name": "service", "Value": "predict"},
+                        {"Name": "service", "Value": SERVICE},
                         {"Name": VERSION_DIMENSION, "Value": function_version},
                     ],
                 ),

@@ -6,4 +6,6 @@ of names only: both functions import it without the Powertools objects of observ
 """
 
 SERVER_ERRORS_METRIC = "ServerErrors"
+#: Its dimensions: the service (predict's POWERTOOLS_SERVICE_NAME) and the version that answered.
+SERVICE = "predict"
 VERSION_DIMENSION = "function_version"
